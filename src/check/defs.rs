@@ -1,0 +1,284 @@
+//! Collecting the statements of all modules, and the checks that need no
+//! checkpoint: version headers, duplicate definitions, target models,
+//! global casts, and calls to ops that do not exist or call themselves.
+
+use std::collections::HashMap;
+
+use super::pipeline::{dtype_arg, BUILTINS};
+use crate::diagnostics::Diagnostic;
+use crate::dtype::{self, DType};
+use crate::loader::Loaded;
+use crate::source::{Span, Spanned};
+use crate::suggest;
+use crate::syntax::{ArgValue, Drop, Expr, ExprKind, GlobalCast, Item, LetDef, OpCall, OpDef, Rule, Tie};
+
+/// Burn models that `target` may name.
+pub const TARGET_MODELS: &[&str] = &["gpt2", "bert", "llama"];
+
+/// Every statement of the mapping, by kind, in module order.
+pub struct Definitions<'a> {
+    pub target_model: Option<&'a Spanned<String>>,
+    pub lets: Vec<&'a LetDef>,
+    pub ops: HashMap<String, &'a OpDef>,
+    pub casts: Vec<&'a GlobalCast>,
+    pub rules: Vec<&'a Rule>,
+    pub drops: Vec<&'a Drop>,
+    pub ties: Vec<&'a Tie>,
+}
+
+impl<'a> Definitions<'a> {
+    pub fn collect(loaded: &'a Loaded, out: &mut Vec<Diagnostic>) -> Definitions<'a> {
+        let mut defs = Definitions {
+            target_model: None,
+            lets: Vec::new(),
+            ops: HashMap::new(),
+            casts: Vec::new(),
+            rules: Vec::new(),
+            drops: Vec::new(),
+            ties: Vec::new(),
+        };
+        let mut let_spans: HashMap<&str, Span> = HashMap::new();
+        for (_, module) in &loaded.modules {
+            for (index, item) in module.items.iter().enumerate() {
+                match item {
+                    Item::Version(v) => {
+                        if index != 0 {
+                            out.push(Diagnostic::MisplacedVersion { span: v.span });
+                        } else if v.value != 1 {
+                            out.push(Diagnostic::UnsupportedVersion {
+                                span: v.span,
+                                found: v.value,
+                            });
+                        }
+                    }
+                    Item::Target(t) => {
+                        if !TARGET_MODELS.contains(&t.value.as_str()) {
+                            out.push(Diagnostic::UnknownTargetModel {
+                                span: t.span,
+                                found: t.value.clone(),
+                                known: TARGET_MODELS.iter().map(|s| s.to_string()).collect(),
+                            });
+                        }
+                        match defs.target_model {
+                            Some(prev) if prev.value != t.value => {
+                                out.push(Diagnostic::ConflictingTargetModel {
+                                    span: t.span,
+                                    previous: prev.span,
+                                    found: t.value.clone(),
+                                    other: prev.value.clone(),
+                                });
+                            }
+                            _ => defs.target_model = Some(t),
+                        }
+                    }
+                    Item::Use(_) => {}
+                    Item::Let(l) => {
+                        if let Some(prev) = let_spans.insert(&l.name.value, l.name.span) {
+                            out.push(Diagnostic::DuplicateDefinition {
+                                span: l.name.span,
+                                previous: prev,
+                                what: "let",
+                                name: l.name.value.clone(),
+                            });
+                        } else {
+                            defs.lets.push(l);
+                        }
+                    }
+                    Item::Op(o) => match defs.ops.get(&o.name.value) {
+                        Some(prev) => out.push(Diagnostic::DuplicateDefinition {
+                            span: o.name.span,
+                            previous: prev.name.span,
+                            what: "op",
+                            name: o.name.value.clone(),
+                        }),
+                        None => {
+                            defs.ops.insert(o.name.value.clone(), o);
+                        }
+                    },
+                    Item::Cast(c) => defs.casts.push(c),
+                    Item::Rule(r) => defs.rules.push(r),
+                    Item::Drop(d) => defs.drops.push(d),
+                    Item::Tie(t) => defs.ties.push(t),
+                }
+            }
+        }
+        defs
+    }
+
+    /// Resolves the global `cast` rules into a dtype map.
+    pub fn global_casts(&self, out: &mut Vec<Diagnostic>) -> HashMap<DType, DType> {
+        let mut map: HashMap<DType, (DType, Span)> = HashMap::new();
+        for cast in &self.casts {
+            let from: Vec<DType> = if cast.from.value == "float" {
+                dtype::ALL.iter().copied().filter(|d| d.is_float()).collect()
+            } else {
+                match resolve_dtype(&cast.from, out) {
+                    Some(d) => vec![d],
+                    None => continue,
+                }
+            };
+            let Some(to) = resolve_dtype(&cast.to, out) else { continue };
+            for d in from {
+                if d == to {
+                    continue;
+                }
+                if let Some((_, prev)) = map.insert(d, (to, cast.span)) {
+                    out.push(Diagnostic::ConflictingCast {
+                        span: cast.span,
+                        previous: prev,
+                        dtype: d,
+                    });
+                }
+            }
+        }
+        map.into_iter().map(|(k, (v, _))| (k, v)).collect()
+    }
+
+    /// Checks every op call in rules and op bodies: known names, the right
+    /// number of arguments for `op`s, dtype arguments, and no recursion.
+    pub fn check_ops(&self, out: &mut Vec<Diagnostic>) {
+        let known: Vec<&str> = BUILTINS
+            .iter()
+            .copied()
+            .chain(self.ops.keys().map(String::as_str))
+            .collect();
+        let calls = self
+            .rules
+            .iter()
+            .flat_map(|r| r.pipeline.iter())
+            .chain(self.ops.values().flat_map(|o| o.body.iter()));
+        for call in calls {
+            self.check_call(call, &known, out);
+        }
+        let mut names: Vec<&String> = self.ops.keys().collect();
+        names.sort();
+        for name in names {
+            let mut chain = vec![name.clone()];
+            if let Some(span) = self.find_cycle(name, name, &mut chain) {
+                // Report each cycle once, from its alphabetically first op.
+                if chain.iter().all(|c| c >= name) {
+                    out.push(Diagnostic::RecursiveOp { span, chain });
+                }
+            }
+        }
+        // `shape` and config keys are fine in op args; names must be let or params.
+        for def in self.ops.values() {
+            let params: Vec<&str> = def.params.iter().map(|p| p.value.as_str()).collect();
+            for call in &def.body {
+                for arg in &call.args {
+                    self.check_names(&arg.value, &params, call, out);
+                }
+            }
+        }
+    }
+
+    fn check_call(&self, call: &OpCall, known: &[&str], out: &mut Vec<Diagnostic>) {
+        let name = call.name.value.as_str();
+        if let Some(def) = self.ops.get(name) {
+            let positional = call.args.iter().filter(|a| a.name.is_none()).count();
+            if positional > def.params.len() || call.args.len() != def.params.len() {
+                out.push(Diagnostic::BadArguments {
+                    span: call.span,
+                    op: name.to_string(),
+                    problem: format!(
+                        "it takes {} argument{} ({}), {} given",
+                        def.params.len(),
+                        if def.params.len() == 1 { "" } else { "s" },
+                        def.params.iter().map(|p| p.value.as_str()).collect::<Vec<_>>().join(", "),
+                        call.args.len()
+                    ),
+                });
+            }
+        } else if !BUILTINS.contains(&name) {
+            out.push(Diagnostic::UnknownOp {
+                span: call.name.span,
+                name: name.to_string(),
+                suggestion: suggest::nearest(name, known.iter().copied()).map(String::from),
+            });
+        } else if name == "cast" {
+            if let Some(arg) = call.args.first() {
+                dtype_arg(&arg.value, out);
+            }
+        }
+    }
+
+    /// Names in an op body's arguments must be parameters or `let`s; capture
+    /// names are allowed as the first argument of stack/unstack, and dtype
+    /// names in cast.
+    fn check_names(&self, value: &ArgValue, params: &[&str], call: &OpCall, out: &mut Vec<Diagnostic>) {
+        let lets: Vec<&str> = self.lets.iter().map(|l| l.name.value.as_str()).collect();
+        let exempt = matches!(call.name.value.as_str(), "stack" | "unstack" | "cast");
+        fn walk(e: &Expr, visit: &mut dyn FnMut(&Expr)) {
+            visit(e);
+            match &e.kind {
+                ExprKind::Shape(i) | ExprKind::Neg(i) => walk(i, visit),
+                ExprKind::Binary(_, a, b) | ExprKind::Coalesce(a, b) => {
+                    walk(a, visit);
+                    walk(b, visit)
+                }
+                _ => {}
+            }
+        }
+        match value {
+            ArgValue::Expr(e) => {
+                if exempt && e.as_name().is_some() {
+                    return;
+                }
+                walk(e, &mut |e| {
+                    if let ExprKind::Name(n) = &e.kind {
+                        if !params.contains(&n.as_str()) && !lets.contains(&n.as_str()) {
+                            out.push(Diagnostic::UnknownName {
+                                span: e.span,
+                                name: n.clone(),
+                                suggestion: suggest::nearest(n, params.iter().chain(lets.iter()).copied())
+                                    .map(String::from),
+                            });
+                        }
+                    }
+                });
+            }
+            ArgValue::List(l) => {
+                for v in &l.value {
+                    self.check_names(v, params, call, out);
+                }
+            }
+            ArgValue::Float(_) => {}
+        }
+    }
+
+    /// A call path from op `current` back to `start`, if there is one; the
+    /// span is the call that closes the cycle.
+    fn find_cycle(&self, start: &str, current: &str, chain: &mut Vec<String>) -> Option<Span> {
+        if chain.len() > 64 {
+            return None;
+        }
+        let def = self.ops.get(current)?;
+        for call in &def.body {
+            let callee = call.name.value.as_str();
+            if callee == start {
+                chain.push(callee.to_string());
+                return Some(call.name.span);
+            }
+            if self.ops.contains_key(callee) && !chain.iter().any(|c| c == callee) {
+                chain.push(callee.to_string());
+                if let Some(span) = self.find_cycle(start, callee, chain) {
+                    return Some(span);
+                }
+                chain.pop();
+            }
+        }
+        None
+    }
+}
+
+fn resolve_dtype(name: &Spanned<String>, out: &mut Vec<Diagnostic>) -> Option<DType> {
+    let found = DType::from_name(&name.value);
+    if found.is_none() {
+        out.push(Diagnostic::UnknownDtype {
+            span: name.span,
+            name: name.value.clone(),
+            suggestion: suggest::nearest(&name.value, dtype::ALL.iter().map(|d| d.name())).map(String::from),
+        });
+    }
+    found
+}

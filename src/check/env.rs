@@ -1,0 +1,240 @@
+//! Integer expressions: `let` values, config lookups, op arguments and
+//! `shape[k]`, with exact division and overflow checks.
+
+use std::collections::HashMap;
+
+use crate::checkpoint::config::{Config, Lookup};
+use crate::diagnostics::Diagnostic;
+use crate::source::Span;
+use crate::suggest;
+use crate::syntax::{BinOp, Expr, ExprKind, LetDef};
+
+/// The value of every `let`; `None` for one whose definition failed (its
+/// problem is already reported, so uses of it stay silent).
+#[derive(Debug, Default, Clone)]
+pub struct Lets {
+    values: HashMap<String, Option<i64>>,
+}
+
+impl Lets {
+    pub fn get(&self, name: &str) -> Option<&Option<i64>> {
+        self.values.get(name)
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.values.keys().map(String::as_str)
+    }
+
+    /// Evaluates the `let`s in order; each may use the ones before it.
+    pub fn evaluate(defs: &[&LetDef], config: &Config, out: &mut Vec<Diagnostic>) -> Lets {
+        let mut lets = Lets::default();
+        for def in defs {
+            let scope = Scope {
+                lets: &lets,
+                config,
+                params: &[],
+                shape: None,
+            };
+            let value = scope.eval(&def.value, out);
+            lets.values.insert(def.name.value.clone(), value);
+        }
+        lets
+    }
+}
+
+/// The shapes `shape[k]` may refer to: the tensors entering the pipeline.
+pub type EntryShapes = [Vec<u64>];
+
+/// Everything a name in an expression can refer to.
+pub struct Scope<'a> {
+    pub lets: &'a Lets,
+    pub config: &'a Config,
+    /// Parameters of the `op` being expanded, innermost call.
+    pub params: &'a [(String, i64)],
+    /// The tensors entering the enclosing pipeline; `None` outside pipelines.
+    pub shape: Option<&'a EntryShapes>,
+}
+
+impl Scope<'_> {
+    /// Evaluates `expr`, reporting problems to `out`; `None` if it failed.
+    pub fn eval(&self, expr: &Expr, out: &mut Vec<Diagnostic>) -> Option<i64> {
+        match &expr.kind {
+            ExprKind::Int(v) => *v,
+            ExprKind::Name(name) => self.name(name, expr.span, out),
+            ExprKind::Config(path) => self.config(path, expr.span, out),
+            ExprKind::Shape(index) => self.shape(index, expr.span, out),
+            ExprKind::Neg(inner) => {
+                let v = self.eval(inner, out)?;
+                checked(v.checked_neg(), expr, out)
+            }
+            ExprKind::Binary(op, lhs, rhs) => {
+                let l = self.eval(lhs, out);
+                let r = self.eval(rhs, out);
+                let (l, r) = (l?, r?);
+                match op {
+                    BinOp::Add => checked(l.checked_add(r), expr, out),
+                    BinOp::Sub => checked(l.checked_sub(r), expr, out),
+                    BinOp::Mul => checked(l.checked_mul(r), expr, out),
+                    BinOp::Div => {
+                        if r == 0 {
+                            out.push(Diagnostic::DivisionByZero { span: expr.span });
+                            None
+                        } else if l.checked_rem(r) != Some(0) {
+                            if l.checked_rem(r).is_none() {
+                                return checked(None, expr, out);
+                            }
+                            out.push(Diagnostic::InexactDivision {
+                                span: expr.span,
+                                lhs: l,
+                                rhs: r,
+                            });
+                            None
+                        } else {
+                            checked(l.checked_div(r), expr, out)
+                        }
+                    }
+                }
+            }
+            ExprKind::Coalesce(lhs, rhs) => {
+                let mut probe = Vec::new();
+                match self.eval(lhs, &mut probe) {
+                    Some(v) => Some(v),
+                    None if probe
+                        .iter()
+                        .all(|d| matches!(d, Diagnostic::UnknownConfigKey { .. })) =>
+                    {
+                        self.eval(rhs, out)
+                    }
+                    None => {
+                        out.append(&mut probe);
+                        None
+                    }
+                }
+            }
+        }
+    }
+
+    fn name(&self, name: &str, span: Span, out: &mut Vec<Diagnostic>) -> Option<i64> {
+        if let Some((_, v)) = self.params.iter().rev().find(|(n, _)| n == name) {
+            return Some(*v);
+        }
+        match self.lets.get(name) {
+            Some(v) => *v,
+            None => {
+                let candidates = self
+                    .params
+                    .iter()
+                    .map(|(n, _)| n.as_str())
+                    .chain(self.lets.names());
+                out.push(Diagnostic::UnknownName {
+                    span,
+                    name: name.to_string(),
+                    suggestion: suggest::nearest(name, candidates).map(String::from),
+                });
+                None
+            }
+        }
+    }
+
+    fn config(&self, path: &[String], span: Span, out: &mut Vec<Diagnostic>) -> Option<i64> {
+        let dotted = path.join(".");
+        match self.config.lookup(path) {
+            Lookup::Found(value) => match as_integer(value) {
+                Some(v) => Some(v),
+                None => {
+                    out.push(Diagnostic::ConfigNotInteger {
+                        span,
+                        path: dotted,
+                        found: describe_json(value),
+                    });
+                    None
+                }
+            },
+            Lookup::Missing => {
+                let keys = self.config.key_paths();
+                out.push(Diagnostic::UnknownConfigKey {
+                    span,
+                    path: dotted.clone(),
+                    config: self.config.file.clone(),
+                    suggestion: suggest::nearest(&dotted, keys.iter().map(String::as_str))
+                        .map(|s| format!("config.{s}")),
+                });
+                None
+            }
+        }
+    }
+
+    fn shape(&self, index: &Expr, span: Span, out: &mut Vec<Diagnostic>) -> Option<i64> {
+        let k = self.eval(index, out)?;
+        let Some(shapes) = self.shape else {
+            out.push(Diagnostic::AmbiguousShape {
+                span,
+                detail: "`shape[k]` is only defined in the arguments of an op in a pipeline".into(),
+            });
+            return None;
+        };
+        let mut value = None;
+        for shape in shapes {
+            let rank = shape.len() as i64;
+            let axis = if k < 0 { k + rank } else { k };
+            if axis < 0 || axis >= rank {
+                out.push(Diagnostic::AxisOutOfRange {
+                    span,
+                    tensor: "the pipeline's input".into(),
+                    axis: k,
+                    shape: crate::diagnostics::ShapeText(shape.clone()),
+                });
+                return None;
+            }
+            let dim = i64::try_from(shape[axis as usize]).ok();
+            match (value, dim) {
+                (None, Some(d)) => value = Some(d),
+                (Some(v), Some(d)) if v == d => {}
+                (Some(v), Some(d)) => {
+                    out.push(Diagnostic::AmbiguousShape {
+                        span,
+                        detail: format!("the inputs have {v} and {d} on axis {k}"),
+                    });
+                    return None;
+                }
+                (_, None) => return checked(None, index, out),
+            }
+        }
+        value
+    }
+}
+
+fn checked(v: Option<i64>, expr: &Expr, out: &mut Vec<Diagnostic>) -> Option<i64> {
+    if v.is_none() {
+        out.push(Diagnostic::IntegerOverflow {
+            span: expr.span,
+            what: "the result of this expression".into(),
+        });
+    }
+    v
+}
+
+/// An integer, or a float with an integral value (`4096.0`).
+fn as_integer(value: &serde_json::Value) -> Option<i64> {
+    if let Some(i) = value.as_i64() {
+        return Some(i);
+    }
+    let f = value.as_f64()?;
+    if value.is_number() && f.fract() == 0.0 && f.abs() < 9.0e15 {
+        Some(f as i64)
+    } else {
+        None
+    }
+}
+
+fn describe_json(value: &serde_json::Value) -> String {
+    use serde_json::Value::*;
+    match value {
+        Null => "null".into(),
+        Bool(b) => format!("the boolean {b}"),
+        Number(n) => format!("the number {n}"),
+        String(s) => format!("the string \"{s}\""),
+        Array(_) => "a list".into(),
+        Object(_) => "an object".into(),
+    }
+}

@@ -1,0 +1,495 @@
+//! The checker: a pure function of (mapping, headers, config) that either
+//! builds a [`Plan`] or reports every problem it finds, in one pass.
+
+mod defs;
+pub mod env;
+pub mod matching;
+pub mod pipeline;
+
+use std::collections::{BTreeMap, HashMap};
+
+use regex::RegexSet;
+
+use crate::checkpoint::{Config, TensorInfo};
+use crate::collapse;
+use crate::diagnostics::Diagnostic;
+use crate::dtype::DType;
+use crate::loader::Loaded;
+use crate::plan::{Node, NodeOp, Plan, Target};
+use crate::source::{SourceMap, Span};
+use crate::suggest;
+use crate::syntax::{Matcher, Rule, Targets};
+
+use defs::Definitions;
+use env::Lets;
+use matching::{render, show_binding, Binding, CompiledMatcher};
+use pipeline::{Instance, Pipelines};
+
+/// What checking produced: a plan when there were no problems.
+#[derive(Debug)]
+pub struct Checked {
+    pub plan: Option<Plan>,
+    pub diagnostics: Vec<Diagnostic>,
+    /// Number of rules, drops, ties and global casts.
+    pub rules: usize,
+}
+
+/// Checks a loaded mapping against a checkpoint's tensors and config.
+pub fn check(loaded: &Loaded, tensors: &[TensorInfo], config: &Config) -> Checked {
+    let mut out: Vec<Diagnostic> = loaded.diagnostics.clone();
+    if !out.is_empty() {
+        // Syntax errors leave the mapping incomplete; checking it against the
+        // checkpoint would only add noise.
+        return Checked {
+            plan: None,
+            diagnostics: finish(out, &loaded.sources),
+            rules: 0,
+        };
+    }
+    let defs = Definitions::collect(loaded, &mut out);
+    let lets = Lets::evaluate(&defs.lets, config, &mut out);
+    let casts = defs.global_casts(&mut out);
+    defs.check_ops(&mut out);
+    let rules = defs.rules.len() + defs.drops.len() + defs.ties.len() + defs.casts.len();
+    let checker = Checker {
+        sources: &loaded.sources,
+        tensors,
+        casts,
+        pipelines: Pipelines {
+            lets: &lets,
+            config,
+            ops: &defs.ops,
+            sources: tensors,
+        },
+    };
+    let plan = checker.plan(&defs, &mut out);
+    let diagnostics = finish(out, &loaded.sources);
+    Checked {
+        plan: if diagnostics.is_empty() { plan } else { None },
+        diagnostics,
+        rules,
+    }
+}
+
+/// Orders diagnostics by place and drops repeats of one problem at one place
+/// (a rule that fails for every layer is reported once).
+fn finish(mut out: Vec<Diagnostic>, sources: &SourceMap) -> Vec<Diagnostic> {
+    let key = |d: &Diagnostic| {
+        d.primary_span()
+            .map(|s| (0, s.file.0, s.start, s.end))
+            .unwrap_or((1, 0, 0, 0))
+    };
+    let _ = sources;
+    out.sort_by_key(key);
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|d| match d.primary_span() {
+        Some(s) => seen.insert(format!("{}@{}:{}-{}", d.code(), s.file.0, s.start, s.end)),
+        None => seen.insert(d.message()),
+    });
+    out
+}
+
+/// Who claims a source tensor: a rule or a drop, and which of its patterns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Claimant {
+    Rule(usize),
+    Drop(usize),
+}
+
+struct Claim {
+    who: Claimant,
+    pattern: usize,
+    span: Span,
+    binding: Binding,
+}
+
+struct Checker<'a> {
+    sources: &'a SourceMap,
+    tensors: &'a [TensorInfo],
+    casts: HashMap<DType, DType>,
+    pipelines: Pipelines<'a>,
+}
+
+/// One compiled rule or drop.
+struct Compiled {
+    matchers: Vec<CompiledMatcher>,
+}
+
+impl Checker<'_> {
+    fn plan(&self, defs: &Definitions, out: &mut Vec<Diagnostic>) -> Option<Plan> {
+        let rules: Vec<Option<Compiled>> = defs.rules.iter().map(|r| self.compile_rule(r, out)).collect();
+        let drops: Vec<Option<Compiled>> = defs
+            .drops
+            .iter()
+            .map(|d| CompiledMatcher::compile_all(&d.matcher, out).map(|matchers| Compiled { matchers }))
+            .collect();
+
+        // Who claims each source tensor.
+        let mut claims: Vec<Vec<Claim>> = self.tensors.iter().map(|_| Vec::new()).collect();
+        let mut entries: Vec<(Claimant, usize, &CompiledMatcher)> = Vec::new();
+        for (i, c) in rules.iter().enumerate() {
+            if defs.rules[i].fallback {
+                continue;
+            }
+            if let Some(c) = c {
+                entries.extend(c.matchers.iter().enumerate().map(|(j, m)| (Claimant::Rule(i), j, m)));
+            }
+        }
+        for (i, c) in drops.iter().enumerate() {
+            if let Some(c) = c {
+                entries.extend(c.matchers.iter().enumerate().map(|(j, m)| (Claimant::Drop(i), j, m)));
+            }
+        }
+        let set = RegexSet::new(entries.iter().map(|(_, _, m)| m.regex_source())).ok()?;
+        for (ti, t) in self.tensors.iter().enumerate() {
+            for e in set.matches(&t.name).iter() {
+                let (who, pattern, m) = entries[e];
+                if let Some(binding) = m.bind(&t.name) {
+                    claims[ti].push(Claim {
+                        who,
+                        pattern,
+                        span: m.span,
+                        binding,
+                    });
+                }
+            }
+        }
+
+        // A rule that matched something is not "unmatched", even if an
+        // ambiguity gave its tensors to another rule.
+        let mut matched_rule = vec![false; defs.rules.len()];
+        let mut matched_drop = vec![false; defs.drops.len()];
+        for c in claims.iter().flatten() {
+            match c.who {
+                Claimant::Rule(r) => matched_rule[r] = true,
+                Claimant::Drop(d) => matched_drop[d] = true,
+            }
+        }
+        // Ambiguities, then fallbacks for what nobody claimed.
+        let mut taken: Vec<Option<Claim>> = Vec::with_capacity(self.tensors.len());
+        for (ti, mut cs) in claims.into_iter().enumerate() {
+            if cs.len() > 1 {
+                out.push(Diagnostic::AmbiguousMatch {
+                    tensor: self.tensors[ti].name.clone(),
+                    first: cs[0].span,
+                    second: cs[1].span,
+                });
+            }
+            taken.push(if cs.is_empty() { None } else { Some(cs.swap_remove(0)) });
+        }
+        let fallbacks: Vec<(usize, &CompiledMatcher)> = rules
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| defs.rules[*i].fallback)
+            .filter_map(|(i, c)| c.as_ref().map(|c| (i, c)))
+            .flat_map(|(i, c)| c.matchers.iter().map(move |m| (i, m)))
+            .collect();
+        let mut unmapped = Vec::new();
+        for (ti, slot) in taken.iter_mut().enumerate() {
+            if slot.is_some() {
+                continue;
+            }
+            let name = &self.tensors[ti].name;
+            let mut found: Vec<Claim> = fallbacks
+                .iter()
+                .filter_map(|(i, m)| {
+                    m.bind(name).map(|binding| Claim {
+                        who: Claimant::Rule(*i),
+                        pattern: 0,
+                        span: m.span,
+                        binding,
+                    })
+                })
+                .collect();
+            if found.len() > 1 {
+                out.push(Diagnostic::AmbiguousMatch {
+                    tensor: name.clone(),
+                    first: found[0].span,
+                    second: found[1].span,
+                });
+            }
+            if found.is_empty() {
+                unmapped.push(ti);
+            } else {
+                *slot = Some(found.swap_remove(0));
+            }
+        }
+
+        // Group each rule's tensors by binding.
+        let mut per_rule: Vec<BTreeMap<Binding, Vec<Option<usize>>>> = vec![BTreeMap::new(); defs.rules.len()];
+        let mut per_drop: Vec<Vec<usize>> = vec![Vec::new(); defs.drops.len()];
+        for (ti, claim) in taken.iter().enumerate() {
+            let Some(claim) = claim else { continue };
+            match claim.who {
+                Claimant::Rule(r) => {
+                    let width = rules[r].as_ref().map(|c| c.matchers.len()).unwrap_or(1);
+                    let slots = per_rule[r]
+                        .entry(claim.binding.clone())
+                        .or_insert_with(|| vec![None; width]);
+                    slots[claim.pattern] = Some(ti);
+                }
+                Claimant::Drop(d) => per_drop[d].push(ti),
+            }
+        }
+
+        let mut targets: Vec<(Target, Span)> = Vec::new();
+        for (r, rule) in defs.rules.iter().enumerate() {
+            let Some(compiled) = &rules[r] else { continue };
+            let groups = std::mem::take(&mut per_rule[r]);
+            if groups.is_empty() {
+                if !rule.optional && !rule.fallback && !matched_rule[r] {
+                    out.push(self.unmatched(rule.span, "rule", &compiled.matchers));
+                }
+                continue;
+            }
+            targets.extend(self.run_rule(rule, compiled, groups, out));
+        }
+        let mut dropped = Vec::new();
+        for (d, drop) in defs.drops.iter().enumerate() {
+            let Some(compiled) = &drops[d] else { continue };
+            if per_drop[d].is_empty() && !drop.optional && !matched_drop[d] {
+                out.push(self.unmatched(drop.span, "drop", &compiled.matchers));
+            }
+            dropped.extend(per_drop[d].iter().map(|&ti| self.tensors[ti].name.clone()));
+        }
+        self.ties(defs, &mut targets, out);
+        self.duplicates(&targets, out);
+        for group in collapse::collapse(&unmapped.iter().map(|&ti| self.tensors[ti].name.as_str()).collect::<Vec<_>>()) {
+            out.push(Diagnostic::UnmappedTensors {
+                pattern: group.pattern,
+                count: group.members.len(),
+                example: self.tensors[unmapped[group.members[0]]].name.clone(),
+            });
+        }
+        let mut targets: Vec<Target> = targets.into_iter().map(|(t, _)| t).collect();
+        targets.sort_by(|a, b| a.name.cmp(&b.name));
+        dropped.sort();
+        Some(Plan {
+            target_model: defs.target_model.as_ref().map(|t| t.value.clone()),
+            sources: self.tensors.to_vec(),
+            targets,
+            dropped,
+            rules: defs.rules.len() + defs.drops.len() + defs.ties.len() + defs.casts.len(),
+        })
+    }
+
+    /// Compiles a rule's matchers and checks what can be checked without tensors.
+    fn compile_rule(&self, rule: &Rule, out: &mut Vec<Diagnostic>) -> Option<Compiled> {
+        let matchers = CompiledMatcher::compile_all(&rule.sources, out)?;
+        let names: Vec<Vec<String>> = matchers.iter().map(|m| m.capture_names()).collect();
+        if let Some(other) = names.iter().find(|n| **n != names[0]) {
+            if let Matcher::Patterns(ps) = &rule.sources {
+                let span = ps[0].span.to(ps[ps.len() - 1].span);
+                out.push(Diagnostic::MismatchedCaptures {
+                    span,
+                    first: names[0].clone(),
+                    other: other.clone(),
+                });
+                return None;
+            }
+        }
+        match &rule.targets {
+            Targets::Patterns(ps) => {
+                if matches!(rule.sources, Matcher::Regex(_)) {
+                    out.push(Diagnostic::InvalidRegex {
+                        span: rule.span,
+                        problem: "a regex rule's target is a template string with `$1` or `${name}`".into(),
+                    });
+                    return None;
+                }
+                let before = out.len();
+                for p in ps {
+                    matching::check_target_pattern(p, out);
+                }
+                if out.len() > before {
+                    return None;
+                }
+            }
+            Targets::Template(t) => {
+                let groups = &names[0];
+                for r in matching::template_refs(&t.value) {
+                    if !groups.contains(&r) {
+                        out.push(Diagnostic::InvalidRegex {
+                            span: t.span,
+                            problem: format!("the template refers to group `{r}`, which the regex does not have"),
+                        });
+                        return None;
+                    }
+                }
+            }
+        }
+        Some(Compiled { matchers })
+    }
+
+    fn source_node(&self, ti: usize) -> Node {
+        let t = &self.tensors[ti];
+        let node = Node {
+            op: NodeOp::Source(ti),
+            shape: t.shape.clone(),
+            dtype: t.dtype,
+        };
+        match self.casts.get(&t.dtype) {
+            Some(to) => pipeline::cast(node, *to),
+            None => node,
+        }
+    }
+
+    fn rule_location(&self, span: Span) -> String {
+        format!("{}:{}", self.sources.get(span.file).name, self.sources.line_of(span))
+    }
+
+    /// Runs one rule over its bindings, producing targets.
+    fn run_rule(
+        &self,
+        rule: &Rule,
+        compiled: &Compiled,
+        groups: BTreeMap<Binding, Vec<Option<usize>>>,
+        out: &mut Vec<Diagnostic>,
+    ) -> Vec<(Target, Span)> {
+        let mut instances = Vec::new();
+        for (binding, slots) in groups {
+            if let Some(missing) = slots.iter().position(Option::is_none) {
+                let Matcher::Patterns(ps) = &rule.sources else { continue };
+                let present = slots
+                    .iter()
+                    .flatten()
+                    .map(|&ti| self.tensors[ti].name.clone())
+                    .collect();
+                out.push(Diagnostic::IncompleteSourceGroup {
+                    span: ps[missing].span,
+                    binding: show_binding(&binding),
+                    missing: render(&ps[missing], &binding).unwrap_or_default(),
+                    present,
+                });
+                continue;
+            }
+            let lanes = slots.iter().flatten().map(|&ti| self.source_node(ti)).collect();
+            instances.push(Instance::new(binding, lanes));
+        }
+        let _ = compiled;
+        let Some(instances) = self.pipelines.run(&rule.pipeline, instances, &[], &mut Vec::new(), out) else {
+            return Vec::new();
+        };
+        let location = self.rule_location(rule.span);
+        let mut produced = Vec::new();
+        for inst in instances {
+            let n_targets = match &rule.targets {
+                Targets::Patterns(ps) => ps.len(),
+                Targets::Template(_) => 1,
+            };
+            if inst.lanes.len() != n_targets {
+                let span = rule.pipeline.last().map(|c| c.span).unwrap_or(rule.span);
+                out.push(Diagnostic::ArityMismatch {
+                    span,
+                    produced: inst.lanes.len(),
+                    targets: n_targets,
+                });
+                return Vec::new();
+            }
+            for (j, node) in inst.lanes.into_iter().enumerate() {
+                let (name, span) = match &rule.targets {
+                    Targets::Patterns(ps) => match render(&ps[j], &inst.binding) {
+                        Ok(n) => (n, ps[j].span),
+                        Err(d) => {
+                            out.push(d);
+                            return Vec::new();
+                        }
+                    },
+                    Targets::Template(t) => match matching::expand_template(&t.value, &inst.binding) {
+                        Ok(n) => (n, t.span),
+                        Err(problem) => {
+                            out.push(Diagnostic::InvalidRegex { span: t.span, problem });
+                            return Vec::new();
+                        }
+                    },
+                };
+                produced.push((
+                    Target {
+                        name,
+                        node,
+                        rule: location.clone(),
+                    },
+                    span,
+                ));
+            }
+        }
+        produced
+    }
+
+    fn unmatched(&self, span: Span, what: &'static str, matchers: &[CompiledMatcher]) -> Diagnostic {
+        let names: Vec<&str> = self.tensors.iter().map(|t| t.name.as_str()).collect();
+        let groups = collapse::collapse(&names);
+        let display = matchers
+            .iter()
+            .map(|m| m.display.clone())
+            .collect::<Vec<_>>()
+            .join("\", \"");
+        let candidates: Vec<&str> = groups.iter().map(|g| g.capture_pattern.as_str()).collect();
+        let first = matchers.first().map(|m| m.display.as_str()).unwrap_or("");
+        let suggestions = suggest::nearest_n(first, candidates, 3, 0.5)
+            .into_iter()
+            .map(String::from)
+            .collect();
+        Diagnostic::UnmatchedRule {
+            span,
+            what,
+            pattern: display,
+            suggestions,
+        }
+    }
+
+    fn ties(&self, defs: &Definitions, targets: &mut Vec<(Target, Span)>, out: &mut Vec<Diagnostic>) {
+        for tie in &defs.ties {
+            matching::check_target_pattern(&tie.copy, out);
+            let mut original = tie.original.clone();
+            // The original is matched like a source pattern, against target names.
+            for part in &mut original.parts {
+                if let crate::syntax::PatternPart::Capture(c) = part {
+                    if c.shift != 0 {
+                        c.shift = 0;
+                    }
+                }
+            }
+            let Some(m) = CompiledMatcher::pattern(&original, out) else { continue };
+            let location = self.rule_location(tie.span);
+            let copies: Vec<(Target, Span)> = targets
+                .iter()
+                .filter_map(|(t, _)| m.bind(&t.name).map(|b| (t, b)))
+                .filter_map(|(t, b)| match render(&tie.copy, &b) {
+                    Ok(name) => Some((
+                        Target {
+                            name,
+                            node: t.node.clone(),
+                            rule: location.clone(),
+                        },
+                        tie.copy.span,
+                    )),
+                    Err(d) => {
+                        out.push(d);
+                        None
+                    }
+                })
+                .collect();
+            if copies.is_empty() {
+                out.push(Diagnostic::TieOriginalMissing {
+                    span: tie.original.span,
+                    name: tie.original.display(),
+                });
+            }
+            targets.extend(copies);
+        }
+    }
+
+    fn duplicates(&self, targets: &[(Target, Span)], out: &mut Vec<Diagnostic>) {
+        let mut seen: HashMap<&str, Span> = HashMap::new();
+        for (t, span) in targets {
+            if let Some(first) = seen.insert(&t.name, *span) {
+                out.push(Diagnostic::DuplicateTarget {
+                    target: t.name.clone(),
+                    first,
+                    second: *span,
+                });
+            }
+        }
+    }
+}

@@ -1,0 +1,430 @@
+//! Reading safetensors headers (never tensor data): single files, folders
+//! holding `model.safetensors`, and sharded folders with an index. Every
+//! field is validated, since checkpoints come from strangers.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::fs::File;
+use std::io::Read;
+use std::path::{Component, Path, PathBuf};
+
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+
+/// The largest header wmap reads (the safetensors library's own limit).
+pub const MAX_HEADER_LEN: u64 = 100 * 1024 * 1024;
+
+/// One tensor as a header describes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TensorInfo {
+    pub name: String,
+    pub dtype: DType,
+    pub shape: Vec<u64>,
+    /// Index into [`Checkpoint::shards`].
+    pub shard: usize,
+    /// Absolute byte offset of the data in the shard file.
+    pub offset: u64,
+    pub nbytes: u64,
+}
+
+impl TensorInfo {
+    pub fn numel(&self) -> u64 {
+        self.shape.iter().product()
+    }
+}
+
+/// One `.safetensors` file of a checkpoint.
+#[derive(Debug, Clone)]
+pub struct Shard {
+    pub path: PathBuf,
+    /// Length of the file in bytes.
+    pub file_len: u64,
+    /// The `__metadata__` of the header.
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// The headers of a whole checkpoint: what `check` and `plan` work from.
+#[derive(Debug, Clone)]
+pub struct Checkpoint {
+    /// The folder holding the weights (for finding config.json and extras).
+    pub dir: PathBuf,
+    /// The index file, for a sharded checkpoint.
+    pub index: Option<PathBuf>,
+    pub shards: Vec<Shard>,
+    /// Every tensor, sorted by name.
+    pub tensors: Vec<TensorInfo>,
+}
+
+impl Checkpoint {
+    /// Reads the headers of `path`: a `.safetensors` file, a folder with
+    /// `model.safetensors`, a folder with one `*.safetensors.index.json`, or a
+    /// folder holding exactly one `.safetensors` file.
+    pub fn open(path: &Path) -> Result<Checkpoint> {
+        let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+        if !meta.is_dir() {
+            let dir = parent_dir(path);
+            return Self::from_files(dir, None, &[path.to_path_buf()]);
+        }
+        let single = path.join("model.safetensors");
+        if single.is_file() {
+            return Self::from_files(path.to_path_buf(), None, &[single]);
+        }
+        let mut indexes = Vec::new();
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(path).map_err(|e| Error::io(path, e))? {
+            let entry = entry.map_err(|e| Error::io(path, e))?;
+            let name = entry.file_name().to_string_lossy().to_string();
+            if name.ends_with(".safetensors.index.json") {
+                indexes.push(entry.path());
+            } else if name.ends_with(".safetensors") {
+                files.push(entry.path());
+            }
+        }
+        indexes.sort();
+        files.sort();
+        match (indexes.as_slice(), files.as_slice()) {
+            ([index], _) => Self::from_index(path, index),
+            ([], [file]) => Self::from_files(path.to_path_buf(), None, std::slice::from_ref(file)),
+            ([], []) => Err(Error::checkpoint(
+                path,
+                "no model.safetensors, *.safetensors.index.json or .safetensors file in this folder",
+            )),
+            ([], _) => Err(Error::checkpoint(
+                path,
+                format!(
+                    "{} .safetensors files and no index; name one file, or add model.safetensors.index.json",
+                    files.len()
+                ),
+            )),
+            (_, _) => Err(Error::checkpoint(
+                path,
+                format!("{} index files; name the one to use", indexes.len()),
+            )),
+        }
+    }
+
+    fn from_index(dir: &Path, index_path: &Path) -> Result<Checkpoint> {
+        let text = std::fs::read_to_string(index_path).map_err(|e| Error::io(index_path, e))?;
+        let index: Value = serde_json::from_str(&text)
+            .map_err(|e| Error::checkpoint(index_path, format!("not valid JSON: {e}")))?;
+        let Some(weight_map) = index.get("weight_map").and_then(Value::as_object) else {
+            return Err(Error::checkpoint(index_path, "no `weight_map` object"));
+        };
+        let mut shard_names: Vec<&str> = Vec::new();
+        let mut expected: HashMap<&str, &str> = HashMap::new();
+        for (tensor, shard) in weight_map {
+            let Some(shard) = shard.as_str() else {
+                return Err(Error::tensor(index_path, tensor, "shard name is not a string"));
+            };
+            if !is_plain_file_name(shard) {
+                return Err(Error::tensor(
+                    index_path,
+                    tensor,
+                    format!("shard `{shard}` is outside the checkpoint folder"),
+                ));
+            }
+            if !shard_names.contains(&shard) {
+                shard_names.push(shard);
+            }
+            expected.insert(tensor, shard);
+        }
+        shard_names.sort_unstable();
+        let paths: Vec<PathBuf> = shard_names.iter().map(|s| dir.join(s)).collect();
+        for p in &paths {
+            if !p.is_file() {
+                return Err(Error::checkpoint(
+                    index_path,
+                    format!("shard `{}` is missing", p.display()),
+                ));
+            }
+        }
+        let checkpoint = Self::from_files(dir.to_path_buf(), Some(index_path.to_path_buf()), &paths)?;
+        for t in &checkpoint.tensors {
+            let shard_name = shard_names[t.shard];
+            match expected.get(t.name.as_str()) {
+                Some(s) if *s == shard_name => {}
+                Some(s) => {
+                    return Err(Error::tensor(
+                        index_path,
+                        &t.name,
+                        format!("the index puts it in `{s}`, but it is in `{shard_name}`"),
+                    ))
+                }
+                None => {
+                    return Err(Error::tensor(
+                        index_path,
+                        &t.name,
+                        format!("in shard `{shard_name}` but not in the index"),
+                    ))
+                }
+            }
+        }
+        if checkpoint.tensors.len() != expected.len() {
+            let present: std::collections::HashSet<&str> =
+                checkpoint.tensors.iter().map(|t| t.name.as_str()).collect();
+            if let Some((name, shard)) = expected.iter().find(|(n, _)| !present.contains(**n)) {
+                return Err(Error::tensor(
+                    index_path,
+                    name,
+                    format!("listed in the index but not in shard `{shard}`"),
+                ));
+            }
+        }
+        Ok(checkpoint)
+    }
+
+    fn from_files(dir: PathBuf, index: Option<PathBuf>, paths: &[PathBuf]) -> Result<Checkpoint> {
+        let mut shards = Vec::new();
+        let mut tensors = Vec::new();
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        for (i, path) in paths.iter().enumerate() {
+            let (shard, mut shard_tensors) = read_header(path, i)?;
+            for t in &shard_tensors {
+                if let Some(other) = seen.insert(t.name.clone(), i) {
+                    return Err(Error::tensor(
+                        path,
+                        &t.name,
+                        format!("also in `{}`", paths[other].display()),
+                    ));
+                }
+            }
+            tensors.append(&mut shard_tensors);
+            shards.push(shard);
+        }
+        tensors.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(Checkpoint {
+            dir,
+            index,
+            shards,
+            tensors,
+        })
+    }
+
+    /// Total bytes of tensor data.
+    pub fn data_bytes(&self) -> u64 {
+        self.tensors.iter().map(|t| t.nbytes).sum()
+    }
+
+    /// The `__metadata__` of the first shard (all shards of a Hub checkpoint agree).
+    pub fn metadata(&self) -> BTreeMap<String, String> {
+        self.shards
+            .first()
+            .map(|s| s.metadata.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// The folder a file lives in (`.` for a bare file name).
+pub fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// A name with no folder part: no separators, no `..`, not absolute.
+pub fn is_plain_file_name(name: &str) -> bool {
+    let mut comps = Path::new(name).components();
+    matches!(comps.next(), Some(Component::Normal(_))) && comps.next().is_none() && !name.contains('\\')
+}
+
+/// The header's top-level entries in file order, keeping duplicates so they
+/// can be reported (a plain map would silently keep the last one).
+struct Entries(Vec<(String, Value)>);
+
+impl<'de> Deserialize<'de> for Entries {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Entries;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Entries, A::Error> {
+                let mut out = Vec::new();
+                while let Some((k, v)) = map.next_entry::<String, Value>()? {
+                    out.push((k, v));
+                }
+                Ok(Entries(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// Reads and validates the header of one safetensors file.
+pub fn read_header(path: &Path, shard: usize) -> Result<(Shard, Vec<TensorInfo>)> {
+    let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let file_len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    if file_len < 8 {
+        return Err(Error::checkpoint(
+            path,
+            format!("{file_len} bytes is too short for a safetensors file (at least 8 bytes of header length)"),
+        ));
+    }
+    let mut len_bytes = [0u8; 8];
+    file.read_exact(&mut len_bytes).map_err(|e| Error::io(path, e))?;
+    let header_len = u64::from_le_bytes(len_bytes);
+    if header_len > file_len - 8 {
+        return Err(Error::checkpoint(
+            path,
+            format!(
+                "the header claims {header_len} bytes, but the file has only {} after the length",
+                file_len - 8
+            ),
+        ));
+    }
+    if header_len > MAX_HEADER_LEN {
+        return Err(Error::checkpoint(
+            path,
+            format!("the header claims {header_len} bytes, more than the {MAX_HEADER_LEN} allowed"),
+        ));
+    }
+    let mut header = vec![0u8; header_len as usize];
+    file.read_exact(&mut header).map_err(|e| Error::io(path, e))?;
+    let entries: Entries = serde_json::from_slice(&header)
+        .map_err(|e| Error::checkpoint(path, format!("the header is not a JSON object: {e}")))?;
+    let data_start = 8 + header_len;
+    let data_len = file_len - data_start;
+    let mut metadata = BTreeMap::new();
+    let mut tensors: Vec<TensorInfo> = Vec::new();
+    let mut names = std::collections::HashSet::new();
+    let mut ranges: Vec<(u64, u64, usize)> = Vec::new();
+    for (name, value) in entries.0 {
+        if !names.insert(name.clone()) {
+            return Err(Error::tensor(path, &name, "appears twice in the header"));
+        }
+        if name == "__metadata__" {
+            metadata = parse_metadata(path, &value)?;
+            continue;
+        }
+        let (dtype, shape, begin, end) = parse_entry(path, &name, &value)?;
+        let numel = shape
+            .iter()
+            .try_fold(1u64, |a, &d| a.checked_mul(d))
+            .ok_or_else(|| Error::tensor(path, &name, "the element count of its shape overflows"))?;
+        let nbytes = numel
+            .checked_mul(dtype.size() as u64)
+            .ok_or_else(|| Error::tensor(path, &name, "its byte size overflows"))?;
+        if end < begin {
+            return Err(Error::tensor(path, &name, format!("data_offsets [{begin}, {end}] end before they begin")));
+        }
+        if end - begin != nbytes {
+            return Err(Error::tensor(
+                path,
+                &name,
+                format!(
+                    "shape {shape:?} of {dtype} needs {nbytes} bytes, but data_offsets [{begin}, {end}] hold {}",
+                    end - begin
+                ),
+            ));
+        }
+        if end > data_len {
+            return Err(Error::tensor(
+                path,
+                &name,
+                format!("data_offsets [{begin}, {end}] run past the end of the data ({data_len} bytes)"),
+            ));
+        }
+        if end > begin {
+            ranges.push((begin, end, tensors.len()));
+        }
+        tensors.push(TensorInfo {
+            name,
+            dtype,
+            shape,
+            shard,
+            offset: data_start + begin,
+            nbytes,
+        });
+    }
+    ranges.sort_unstable();
+    for w in ranges.windows(2) {
+        let (b0, e0, i0) = w[0];
+        let (b1, _, i1) = w[1];
+        if b1 < e0 {
+            return Err(Error::tensor(
+                path,
+                &tensors[i1].name,
+                format!("its data overlaps `{}` (bytes {b0}..{e0})", tensors[i0].name),
+            ));
+        }
+    }
+    Ok((
+        Shard {
+            path: path.to_path_buf(),
+            file_len,
+            metadata,
+        },
+        tensors,
+    ))
+}
+
+fn parse_metadata(path: &Path, value: &Value) -> Result<BTreeMap<String, String>> {
+    let Some(obj) = value.as_object() else {
+        return Err(Error::checkpoint(path, "`__metadata__` is not an object"));
+    };
+    obj.iter()
+        .map(|(k, v)| match v {
+            Value::String(s) => Ok((k.clone(), s.clone())),
+            _ => Err(Error::checkpoint(
+                path,
+                format!("`__metadata__` value for `{k}` is not a string"),
+            )),
+        })
+        .collect()
+}
+
+fn parse_entry(path: &Path, name: &str, value: &Value) -> Result<(DType, Vec<u64>, u64, u64)> {
+    let bad = |problem: String| Error::tensor(path, name, problem);
+    let obj = value
+        .as_object()
+        .ok_or_else(|| bad("its header entry is not an object".into()))?;
+    let dtype_name = obj
+        .get("dtype")
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad("no `dtype` string".into()))?;
+    let dtype = DType::from_safetensors(dtype_name)
+        .ok_or_else(|| bad(format!("unknown dtype `{dtype_name}`")))?;
+    let shape = obj
+        .get("shape")
+        .and_then(Value::as_array)
+        .ok_or_else(|| bad("no `shape` list".into()))?
+        .iter()
+        .map(|d| {
+            d.as_u64()
+                .ok_or_else(|| bad(format!("shape dimension {d} is not a non-negative integer")))
+        })
+        .collect::<Result<Vec<u64>>>()?;
+    let offsets = obj
+        .get("data_offsets")
+        .and_then(Value::as_array)
+        .ok_or_else(|| bad("no `data_offsets` list".into()))?;
+    let [begin, end] = offsets.as_slice() else {
+        return Err(bad("`data_offsets` must have two entries".into()));
+    };
+    let offset = |v: &Value| {
+        v.as_u64()
+            .ok_or_else(|| bad(format!("data offset {v} is not a non-negative integer")))
+    };
+    Ok((dtype, shape, offset(begin)?, offset(end)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_file_names() {
+        assert!(is_plain_file_name("model-00001-of-00002.safetensors"));
+        assert!(!is_plain_file_name("../x.safetensors"));
+        assert!(!is_plain_file_name("/etc/passwd"));
+        assert!(!is_plain_file_name("a/b.safetensors"));
+        assert!(!is_plain_file_name(".."));
+        assert!(!is_plain_file_name(""));
+    }
+}

@@ -1,0 +1,7 @@
+//! Checkpoints on disk: headers, config files, and (for `run`) tensor data.
+
+pub mod config;
+pub mod header;
+
+pub use config::Config;
+pub use header::{Checkpoint, Shard, TensorInfo};

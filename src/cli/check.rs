@@ -1,0 +1,45 @@
+//! `wmap check RULES SRC`: diagnostics and a one-line summary.
+
+use super::common::{human_bytes, Inputs, Status};
+use super::SourceArgs;
+use crate::error::Error;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub source: SourceArgs,
+}
+
+pub fn run(args: &Args, color: bool) -> Result<Status, Error> {
+    let inputs = Inputs::load(&args.source)?;
+    let checked = inputs.check();
+    inputs.report(&checked, color);
+    let n_sources = inputs.checkpoint.tensors.len();
+    match &checked.plan {
+        Some(plan) => {
+            println!(
+                "ok: {} rules, {} source tensors -> {} target tensors{}, {}",
+                checked.rules,
+                n_sources,
+                plan.targets.len(),
+                if plan.dropped.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({} dropped)", plan.dropped.len())
+                },
+                human_bytes(plan.target_bytes())
+            );
+            Ok(Status::Ok)
+        }
+        None => {
+            let n = checked.diagnostics.len();
+            println!(
+                "error: {n} problem{} in {}; {} rules, {n_sources} source tensors",
+                if n == 1 { "" } else { "s" },
+                args.source.rules.display(),
+                checked.rules,
+            );
+            Ok(Status::Problems)
+        }
+    }
+}

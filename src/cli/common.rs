@@ -1,0 +1,115 @@
+//! What the subcommands share: loading inputs, printing diagnostics and errors.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use super::{Color, SourceArgs};
+use crate::check::{self, Checked};
+use crate::checkpoint::{header, Checkpoint, Config};
+use crate::diagnostics::{self, Style};
+use crate::error::Error;
+use crate::loader::{self, Loaded};
+
+/// How a command ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Success: exit 0.
+    Ok,
+    /// The mapping (or a verification) has problems: exit 1.
+    Problems,
+    /// Usage or I/O error: exit 2.
+    Error,
+}
+
+impl From<Status> for ExitCode {
+    fn from(s: Status) -> ExitCode {
+        ExitCode::from(match s {
+            Status::Ok => 0,
+            Status::Problems => 1,
+            Status::Error => 2,
+        })
+    }
+}
+
+pub fn use_color(choice: Color) -> bool {
+    match choice {
+        Color::Always => true,
+        Color::Never => false,
+        Color::Auto => std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal(),
+    }
+}
+
+/// Width of rendered diagnostics.
+pub const WIDTH: usize = 100;
+
+pub fn print_error(error: &Error, color: bool) {
+    let theme = if color {
+        miette::GraphicalTheme::unicode()
+    } else {
+        miette::GraphicalTheme::unicode_nocolor()
+    };
+    let handler = miette::GraphicalReportHandler::new_themed(theme).with_width(WIDTH);
+    let mut out = String::new();
+    if handler.render_report(&mut out, error).is_err() {
+        out = format!("error: {error}\n");
+    }
+    eprint!("{out}");
+}
+
+/// Everything checking needs, read from disk.
+pub struct Inputs {
+    pub loaded: Loaded,
+    pub checkpoint: Checkpoint,
+    pub config: Config,
+}
+
+impl Inputs {
+    pub fn load(args: &SourceArgs) -> Result<Inputs, Error> {
+        let loaded = loader::load(&args.rules)?;
+        let checkpoint = Checkpoint::open(&args.src)?;
+        let mut config = Config::discover(&checkpoint.dir, args.config.as_deref())?;
+        for assignment in &args.set {
+            config.set(assignment)?;
+        }
+        Ok(Inputs {
+            loaded,
+            checkpoint,
+            config,
+        })
+    }
+
+    pub fn check(&self) -> Checked {
+        check::check(&self.loaded, &self.checkpoint.tensors, &self.config)
+    }
+
+    /// Prints a check's diagnostics to stderr.
+    pub fn report(&self, checked: &Checked, color: bool) {
+        if !checked.diagnostics.is_empty() {
+            let text = diagnostics::render(
+                &checked.diagnostics,
+                &self.loaded.sources,
+                Style { color, width: WIDTH },
+            );
+            eprint!("{text}");
+        }
+    }
+}
+
+/// `1.5 GB`, `320.0 kB`, `12 B` (decimal units, as model hubs use).
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["kB", "MB", "GB", "TB", "PB"];
+    if n < 1000 {
+        return format!("{n} B");
+    }
+    let mut value = n as f64;
+    let mut unit = "B";
+    for u in UNITS {
+        if value < 1000.0 {
+            break;
+        }
+        value /= 1000.0;
+        unit = u;
+    }
+    format!("{value:.1} {unit}")
+}
+

@@ -1,0 +1,83 @@
+//! The command line: argument parsing and dispatch, one file per subcommand.
+
+mod check;
+mod common;
+mod plan;
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+pub use common::{human_bytes, Status};
+
+/// wmap: convert model checkpoints with checked, declarative mappings.
+#[derive(Debug, Parser)]
+#[command(name = "wmap", version, about, max_term_width = 100)]
+pub struct Cli {
+    /// When to use colour in diagnostics.
+    #[arg(long, global = true, value_enum, default_value_t = Color::Auto)]
+    pub color: Color,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+/// Where the source checkpoint and its config come from.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SourceArgs {
+    /// The mapping file.
+    pub rules: std::path::PathBuf,
+    /// The source checkpoint: a .safetensors file, or a folder holding
+    /// model.safetensors or a sharded checkpoint with its index.
+    pub src: std::path::PathBuf,
+    /// The JSON file that `config.` keys read (default: config.json beside the weights).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
+    /// Set a config key (dotted paths reach nested keys), overriding the config file.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check a mapping against a checkpoint's headers and config; read no tensor data.
+    Check(check::Args),
+    /// Print the checked plan: every target with its shape, dtype, sources and ops.
+    Plan(plan::Args),
+}
+
+/// Runs the command line; the exit code is 0 on success, 1 when the
+/// mapping has problems, 2 on usage or I/O errors.
+pub fn run<I, T>(args: I) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let color = common::use_color(cli.color);
+    let status = match &cli.command {
+        Command::Check(args) => check::run(args, color),
+        Command::Plan(args) => plan::run(args, color),
+    };
+    match status {
+        Ok(status) => status.into(),
+        Err(error) => {
+            common::print_error(&error, color);
+            Status::Error.into()
+        }
+    }
+}

@@ -1,0 +1,823 @@
+//! Every problem wmap reports about a mapping, as data, and the one place
+//! where their wording lives. [`render`] draws them with miette.
+
+use std::fmt;
+
+use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource};
+
+use crate::dtype::DType;
+use crate::source::{SourceMap, Span};
+
+/// A shape, printed as `[768, 2304]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShapeText(pub Vec<u64>);
+
+impl fmt::Display for ShapeText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "[")?;
+        for (i, d) in self.0.iter().enumerate() {
+            if i > 0 {
+                write!(f, ", ")?;
+            }
+            write!(f, "{d}")?;
+        }
+        write!(f, "]")
+    }
+}
+
+/// One problem in a mapping. Each kind has its own variant so that tools and
+/// tests can tell them apart; [`Diagnostic::code`] names it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Diagnostic {
+    /// The text does not follow the grammar.
+    Syntax {
+        span: Span,
+        expected: Vec<String>,
+        found: String,
+    },
+    /// A file that is not UTF-8 text.
+    NotUtf8 { span: Span },
+    /// A literal or a computed integer does not fit in 64 bits.
+    IntegerOverflow { span: Span, what: String },
+    /// `wmap N` with an N this build does not know.
+    UnsupportedVersion { span: Span, found: u64 },
+    /// `wmap N` anywhere but the first statement of a file.
+    MisplacedVersion { span: Span },
+    /// A `use` that names no stdlib module and no readable file.
+    UseNotFound {
+        span: Span,
+        path: String,
+        reason: String,
+        suggestion: Option<String>,
+    },
+    /// A chain of `use` that comes back to where it started.
+    ImportCycle { span: Span, chain: Vec<String> },
+    /// `target X` for a model wmap has no burn implementation of.
+    UnknownTargetModel {
+        span: Span,
+        found: String,
+        known: Vec<String>,
+    },
+    /// Two `target` declarations that disagree.
+    ConflictingTargetModel {
+        span: Span,
+        previous: Span,
+        found: String,
+        other: String,
+    },
+    /// A `let` or `op` defined twice.
+    DuplicateDefinition {
+        span: Span,
+        previous: Span,
+        what: &'static str,
+        name: String,
+    },
+    /// A name that is no `let`, parameter or op argument in scope.
+    UnknownName {
+        span: Span,
+        name: String,
+        suggestion: Option<String>,
+    },
+    /// `config.a.b` where config.json has no such key (or there is no config).
+    UnknownConfigKey {
+        span: Span,
+        path: String,
+        config: Option<String>,
+        suggestion: Option<String>,
+    },
+    /// `config.a.b` holds something other than an integer.
+    ConfigNotInteger {
+        span: Span,
+        path: String,
+        found: String,
+    },
+    /// `a / b` where b does not divide a.
+    InexactDivision { span: Span, lhs: i64, rhs: i64 },
+    /// `a / 0`.
+    DivisionByZero { span: Span },
+    /// An op name that is neither built in nor defined with `op`.
+    UnknownOp {
+        span: Span,
+        name: String,
+        suggestion: Option<String>,
+    },
+    /// An `op` definition that calls itself, directly or through others.
+    RecursiveOp { span: Span, chain: Vec<String> },
+    /// An op called with arguments that do not fit its signature.
+    BadArguments {
+        span: Span,
+        op: String,
+        problem: String,
+    },
+    /// A dtype name that is not one of the language's dtypes.
+    UnknownDtype {
+        span: Span,
+        name: String,
+        suggestion: Option<String>,
+    },
+    /// Two global `cast` rules that both apply to one dtype.
+    ConflictingCast {
+        span: Span,
+        previous: Span,
+        dtype: DType,
+    },
+    /// A target (or stack/unstack) uses a capture its sources do not bind.
+    UnboundCapture {
+        span: Span,
+        name: String,
+        bound: Vec<String>,
+    },
+    /// A capture used in a way its kind does not allow.
+    BadCapture { span: Span, problem: String },
+    /// The patterns of a source list bind different captures.
+    MismatchedCaptures {
+        span: Span,
+        first: Vec<String>,
+        other: Vec<String>,
+    },
+    /// A `regex` that does not compile, or a template that names no group.
+    InvalidRegex { span: Span, problem: String },
+    /// Source tensors that no rule, drop or fallback takes (one per pattern).
+    UnmappedTensors {
+        pattern: String,
+        count: usize,
+        example: String,
+    },
+    /// One source tensor matched by two rules.
+    AmbiguousMatch {
+        tensor: String,
+        first: Span,
+        second: Span,
+    },
+    /// Two rules (or one rule twice) producing the same target name.
+    DuplicateTarget {
+        target: String,
+        first: Span,
+        second: Span,
+    },
+    /// A rule or drop that matches no source tensor.
+    UnmatchedRule {
+        span: Span,
+        what: &'static str,
+        pattern: String,
+        suggestions: Vec<String>,
+    },
+    /// A source list where some, not all, names exist for a binding.
+    IncompleteSourceGroup {
+        span: Span,
+        binding: String,
+        missing: String,
+        present: Vec<String>,
+    },
+    /// The pipeline ends with a different number of values than targets.
+    ArityMismatch {
+        span: Span,
+        produced: usize,
+        targets: usize,
+    },
+    /// An op that needs one value got several, or the reverse.
+    ArityForOp {
+        span: Span,
+        op: String,
+        needs: &'static str,
+        found: usize,
+    },
+    /// `reshape` to a shape with another element count.
+    ElementCountMismatch {
+        span: Span,
+        tensor: String,
+        from: ShapeText,
+        to: ShapeText,
+    },
+    /// `split` into parts or sizes that do not fit the axis.
+    IndivisibleSplit {
+        span: Span,
+        tensor: String,
+        shape: ShapeText,
+        axis: usize,
+        how: String,
+    },
+    /// An axis index beyond the tensor's rank.
+    AxisOutOfRange {
+        span: Span,
+        tensor: String,
+        axis: i64,
+        shape: ShapeText,
+    },
+    /// `permute` that is not a permutation of the axes, `transpose` of a non-2-D tensor.
+    BadPermutation {
+        span: Span,
+        tensor: String,
+        shape: ShapeText,
+        problem: String,
+    },
+    /// `slice` with a range outside the axis.
+    SliceOutOfRange {
+        span: Span,
+        tensor: String,
+        shape: ShapeText,
+        axis: usize,
+        start: i64,
+        end: i64,
+    },
+    /// `concat`/`stack` of tensors whose other axes differ.
+    IncompatibleConcat {
+        span: Span,
+        op: &'static str,
+        axis: usize,
+        shapes: Vec<(String, ShapeText)>,
+    },
+    /// `stack(c)` over values of c that are not exactly 0..n-1.
+    NonContiguousStack {
+        span: Span,
+        capture: String,
+        group: String,
+        found: Vec<String>,
+    },
+    /// An implicit conversion that would lose information.
+    NarrowingCast {
+        span: Span,
+        from: DType,
+        to: DType,
+        context: String,
+    },
+    /// `add`/`mul` on a tensor that is not floating point.
+    NotFloat {
+        span: Span,
+        op: String,
+        tensor: String,
+        dtype: DType,
+    },
+    /// `cast` to or from a dtype wmap cannot convert.
+    UnsupportedCast { span: Span, from: DType, to: DType },
+    /// `shape[k]` where the pipeline's inputs disagree on axis k.
+    AmbiguousShape { span: Span, detail: String },
+    /// A `tie` whose original is not a target of the mapping.
+    TieOriginalMissing { span: Span, name: String },
+}
+
+/// A label on a span; the primary one says where the problem is.
+struct Label {
+    span: Span,
+    text: String,
+    primary: bool,
+}
+
+fn list(items: &[String]) -> String {
+    match items.len() {
+        0 => String::new(),
+        1 => items[0].clone(),
+        _ => format!(
+            "{} or {}",
+            items[..items.len() - 1].join(", "),
+            items[items.len() - 1]
+        ),
+    }
+}
+
+fn did_you_mean(s: &Option<String>) -> Option<String> {
+    s.as_ref().map(|s| format!("did you mean `{s}`?"))
+}
+
+impl Diagnostic {
+    /// A stable name for this kind of problem, shown as `wmap::KIND`.
+    pub fn code(&self) -> &'static str {
+        use Diagnostic::*;
+        match self {
+            Syntax { .. } => "syntax",
+            NotUtf8 { .. } => "not_utf8",
+            IntegerOverflow { .. } => "integer_overflow",
+            UnsupportedVersion { .. } => "unsupported_version",
+            MisplacedVersion { .. } => "misplaced_version",
+            UseNotFound { .. } => "use_not_found",
+            ImportCycle { .. } => "import_cycle",
+            UnknownTargetModel { .. } => "unknown_target_model",
+            ConflictingTargetModel { .. } => "conflicting_target_model",
+            DuplicateDefinition { .. } => "duplicate_definition",
+            UnknownName { .. } => "unknown_name",
+            UnknownConfigKey { .. } => "unknown_config_key",
+            ConfigNotInteger { .. } => "config_not_integer",
+            InexactDivision { .. } => "inexact_division",
+            DivisionByZero { .. } => "division_by_zero",
+            UnknownOp { .. } => "unknown_op",
+            RecursiveOp { .. } => "recursive_op",
+            BadArguments { .. } => "bad_arguments",
+            UnknownDtype { .. } => "unknown_dtype",
+            ConflictingCast { .. } => "conflicting_cast",
+            UnboundCapture { .. } => "unbound_capture",
+            BadCapture { .. } => "bad_capture",
+            MismatchedCaptures { .. } => "mismatched_captures",
+            InvalidRegex { .. } => "invalid_regex",
+            UnmappedTensors { .. } => "unmapped_tensor",
+            AmbiguousMatch { .. } => "ambiguous_match",
+            DuplicateTarget { .. } => "duplicate_target",
+            UnmatchedRule { .. } => "unmatched_rule",
+            IncompleteSourceGroup { .. } => "incomplete_source_group",
+            ArityMismatch { .. } => "arity_mismatch",
+            ArityForOp { .. } => "op_arity",
+            ElementCountMismatch { .. } => "element_count_mismatch",
+            IndivisibleSplit { .. } => "indivisible_split",
+            AxisOutOfRange { .. } => "axis_out_of_range",
+            BadPermutation { .. } => "bad_permutation",
+            SliceOutOfRange { .. } => "slice_out_of_range",
+            IncompatibleConcat { .. } => "incompatible_concat",
+            NonContiguousStack { .. } => "non_contiguous_stack",
+            NarrowingCast { .. } => "narrowing_cast",
+            NotFloat { .. } => "not_float",
+            UnsupportedCast { .. } => "unsupported_cast",
+            AmbiguousShape { .. } => "ambiguous_shape",
+            TieOriginalMissing { .. } => "tie_original_missing",
+        }
+    }
+
+    /// The headline: what is wrong.
+    pub fn message(&self) -> String {
+        use Diagnostic::*;
+        match self {
+            Syntax {
+                expected, found, ..
+            } => {
+                if expected.is_empty() {
+                    format!("syntax error: unexpected {found}")
+                } else {
+                    format!("syntax error: expected {}, found {found}", list(expected))
+                }
+            }
+            NotUtf8 { .. } => "the file is not UTF-8 text".into(),
+            IntegerOverflow { what, .. } => format!("{what} does not fit in a 64-bit integer"),
+            UnsupportedVersion { found, .. } => {
+                format!("this mapping is written for wmap language version {found}; this wmap reads version 1")
+            }
+            MisplacedVersion { .. } => "`wmap` version header after other statements".into(),
+            UseNotFound { path, reason, .. } => format!("cannot use `{path}`: {reason}"),
+            ImportCycle { chain, .. } => format!("import cycle: {}", chain.join(" -> ")),
+            UnknownTargetModel { found, .. } => format!("unknown target model `{found}`"),
+            ConflictingTargetModel { found, other, .. } => {
+                format!("target model declared as `{found}` here but `{other}` elsewhere")
+            }
+            DuplicateDefinition { what, name, .. } => format!("{what} `{name}` is defined twice"),
+            UnknownName { name, .. } => format!("unknown name `{name}`"),
+            UnknownConfigKey { path, config, .. } => match config {
+                Some(file) => format!("config key `{path}` is not in {file}"),
+                None => format!("config key `{path}` is needed, but there is no config file"),
+            },
+            ConfigNotInteger { path, found, .. } => {
+                format!("config key `{path}` should be an integer, found {found}")
+            }
+            InexactDivision { lhs, rhs, .. } => {
+                format!("{lhs} / {rhs} is not exact: {rhs} does not divide {lhs}")
+            }
+            DivisionByZero { .. } => "division by zero".into(),
+            UnknownOp { name, .. } => format!("unknown op `{name}`"),
+            RecursiveOp { chain, .. } => format!("op calls itself: {}", chain.join(" -> ")),
+            BadArguments { op, problem, .. } => format!("bad arguments to `{op}`: {problem}"),
+            UnknownDtype { name, .. } => format!("unknown dtype `{name}`"),
+            ConflictingCast { dtype, .. } => {
+                format!("two global casts apply to {dtype} tensors")
+            }
+            UnboundCapture { name, .. } => {
+                format!("capture `{{{name}}}` is not bound by this rule's sources")
+            }
+            BadCapture { problem, .. } => problem.clone(),
+            MismatchedCaptures { first, other, .. } => format!(
+                "the sources of this rule bind different captures: {} and {}",
+                show_captures(first),
+                show_captures(other)
+            ),
+            InvalidRegex { problem, .. } => format!("invalid regex rule: {problem}"),
+            UnmappedTensors { pattern, count, .. } => {
+                if *count == 1 {
+                    format!("source tensor `{pattern}` is not mapped by any rule")
+                } else {
+                    format!("{count} source tensors `{pattern}` are not mapped by any rule")
+                }
+            }
+            AmbiguousMatch { tensor, .. } => {
+                format!("source tensor `{tensor}` is matched by two rules")
+            }
+            DuplicateTarget { target, .. } => {
+                format!("target `{target}` is produced twice")
+            }
+            UnmatchedRule { what, pattern, .. } => {
+                format!("{what} `{pattern}` matches no source tensor")
+            }
+            IncompleteSourceGroup {
+                binding, missing, ..
+            } => format!("incomplete source group for {binding}: `{missing}` does not exist"),
+            ArityMismatch {
+                produced, targets, ..
+            } => format!(
+                "this rule produces {produced} value{} but names {targets} target{}",
+                plural(*produced),
+                plural(*targets)
+            ),
+            ArityForOp {
+                op, needs, found, ..
+            } => format!("`{op}` takes {needs}, but the pipeline carries {found} here"),
+            ElementCountMismatch { from, to, .. } => format!(
+                "cannot reshape {from} ({} elements) to {to} ({} elements)",
+                numel(&from.0),
+                numel(&to.0)
+            ),
+            IndivisibleSplit {
+                shape, axis, how, ..
+            } => format!("cannot split axis {axis} of {shape} {how}"),
+            AxisOutOfRange { axis, shape, .. } => format!(
+                "axis {axis} is out of range for a {}-D tensor {shape}",
+                shape.0.len()
+            ),
+            BadPermutation { problem, .. } => problem.clone(),
+            SliceOutOfRange {
+                shape,
+                axis,
+                start,
+                end,
+                ..
+            } => format!("slice {start}..{end} is outside axis {axis} of {shape}"),
+            IncompatibleConcat { op, axis, .. } => {
+                format!("cannot {op} along axis {axis}: the other axes differ")
+            }
+            NonContiguousStack { capture, group, .. } => format!(
+                "stack({capture}) needs {{{capture}}} to take exactly the values 0..n-1{group}"
+            ),
+            NarrowingCast {
+                from, to, context, ..
+            } => format!("{context} would convert {from} to {to}, which loses information"),
+            NotFloat {
+                op, tensor, dtype, ..
+            } => format!("`{op}` needs a floating-point tensor, but `{tensor}` is {dtype}"),
+            UnsupportedCast { from, to, .. } => format!("cannot cast {from} to {to}"),
+            AmbiguousShape { detail, .. } => format!("`shape` is ambiguous here: {detail}"),
+            TieOriginalMissing { name, .. } => {
+                format!("tie refers to `{name}`, which no rule produces")
+            }
+        }
+    }
+
+    /// One line of advice, where there is something useful to say.
+    pub fn help(&self) -> Option<String> {
+        use Diagnostic::*;
+        match self {
+            Syntax { .. } => Some(
+                "a statement continues on the next line only when that line starts with `|` or `->`, or inside `(` or `[`"
+                    .into(),
+            ),
+            NotUtf8 { .. } => Some("save the mapping as UTF-8".into()),
+            IntegerOverflow { .. } => Some("integers are signed 64-bit".into()),
+            UnsupportedVersion { .. } => Some("write `wmap 1`, or upgrade wmap".into()),
+            MisplacedVersion { .. } => {
+                Some("put `wmap 1` on the first line of the file".into())
+            }
+            UseNotFound { suggestion, .. } => did_you_mean(suggestion).or_else(|| {
+                Some("stdlib modules are written `std/NAME`; files are relative to the using file, as `./NAME.wmap`".into())
+            }),
+            ImportCycle { .. } => Some("move what both files need into a third file".into()),
+            UnknownTargetModel { known, .. } => {
+                Some(format!("known target models: {}", known.join(", ")))
+            }
+            ConflictingTargetModel { .. } => Some("keep one `target` declaration".into()),
+            DuplicateDefinition { .. } => Some("rename one of them".into()),
+            UnknownName { suggestion, .. } => did_you_mean(suggestion).or_else(|| {
+                Some("names come from `let`, from the parameters of an `op`, and `shape[k]`".into())
+            }),
+            UnknownConfigKey {
+                suggestion, config, ..
+            } => did_you_mean(suggestion).or_else(|| match config {
+                Some(_) => Some("give a default with `??`, as in `config.key ?? 8`, or set it with `--set key=VALUE`".into()),
+                None => Some("put config.json beside the weights, pass `--config FILE`, or `--set key=VALUE`".into()),
+            }),
+            ConfigNotInteger { .. } => None,
+            InexactDivision { .. } => Some(
+                "`/` divides exactly; check the config keys the operands come from".into(),
+            ),
+            DivisionByZero { .. } => None,
+            UnknownOp { suggestion, .. } => did_you_mean(suggestion).or_else(|| {
+                Some("built-in ops: transpose, permute, reshape, split, concat, stack, unstack, slice, cast, add, mul".into())
+            }),
+            RecursiveOp { .. } => Some("an op may call other ops, but not itself".into()),
+            BadArguments { .. } => None,
+            UnknownDtype { suggestion, .. } => did_you_mean(suggestion).or_else(|| {
+                Some("dtypes: bool u8 i8 i16 i32 i64 f16 bf16 f32 f64 f8_e4m3 f8_e5m2; `float` for all floats in a global cast".into())
+            }),
+            ConflictingCast { .. } => Some("make the global casts name disjoint dtypes".into()),
+            UnboundCapture { bound, .. } => Some(if bound.is_empty() {
+                "this rule's sources bind no captures".into()
+            } else {
+                format!(
+                    "the sources bind {}",
+                    bound
+                        .iter()
+                        .map(|b| format!("{{{b}}}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            }),
+            BadCapture { .. } => None,
+            MismatchedCaptures { .. } => Some(
+                "every pattern of a source list must bind the same captures, so each binding names one tensor per pattern"
+                    .into(),
+            ),
+            InvalidRegex { .. } => None,
+            UnmappedTensors { example, count, .. } => Some(if *count == 1 {
+                "map it with a rule, `drop` it, or add a `fallback`".into()
+            } else {
+                format!("for example `{example}`; map these with a rule, `drop` them, or add a `fallback`")
+            }),
+            AmbiguousMatch { .. } => Some(
+                "make the patterns disjoint, or use `{x:a|b}` to list exactly what each rule takes".into(),
+            ),
+            DuplicateTarget { .. } => Some("every target name must be produced exactly once".into()),
+            UnmatchedRule {
+                suggestions, what, ..
+            } => Some(if suggestions.is_empty() {
+                format!("mark the {what} `optional` if it is only for some checkpoints")
+            } else {
+                format!(
+                    "the nearest source names are {}; mark the {what} `optional` if it is only for some checkpoints",
+                    suggestions
+                        .iter()
+                        .map(|s| format!("`{s}`"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                )
+            }),
+            IncompleteSourceGroup { present, .. } => Some(format!(
+                "these exist for the same binding: {}",
+                present
+                    .iter()
+                    .map(|s| format!("`{s}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+            ArityMismatch { .. } => Some(
+                "`concat` takes N values to 1, `split` takes 1 to N; every other op keeps the count".into(),
+            ),
+            ArityForOp { .. } => None,
+            ElementCountMismatch { .. } => Some("one axis may be `-1` to be inferred".into()),
+            IndivisibleSplit { .. } => Some(
+                "check the head counts and sizes, and which config keys they come from".into(),
+            ),
+            AxisOutOfRange { .. } => Some("axes count from 0; negative axes count from the end".into()),
+            BadPermutation { .. } => None,
+            SliceOutOfRange { .. } => None,
+            IncompatibleConcat { shapes, .. } => Some(format!(
+                "shapes: {}",
+                shapes
+                    .iter()
+                    .map(|(n, s)| format!("`{n}` {s}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+            NonContiguousStack { found, .. } => {
+                Some(format!("found values {}", found.join(", ")))
+            }
+            NarrowingCast { to, .. } => Some(format!(
+                "add an explicit `cast({to})` where you want the conversion"
+            )),
+            NotFloat { .. } => Some("`cast` it to a float dtype first".into()),
+            UnsupportedCast { .. } => None,
+            AmbiguousShape { .. } => Some(
+                "use `shape[k]` in a rule with one source, or in an `op` definition".into(),
+            ),
+            TieOriginalMissing { .. } => Some(
+                "`tie COPY = ORIGINAL` copies a target that another rule produces".into(),
+            ),
+        }
+    }
+
+    /// Labels: the primary span, and the others involved.
+    fn labels(&self) -> Vec<Label> {
+        use Diagnostic::*;
+        let primary = |span: Span, text: &str| Label {
+            span,
+            text: text.to_string(),
+            primary: true,
+        };
+        let secondary = |span: Span, text: &str| Label {
+            span,
+            text: text.to_string(),
+            primary: false,
+        };
+        match self {
+            Syntax { span, expected, .. } => vec![primary(
+                *span,
+                &if expected.is_empty() {
+                    "unexpected".to_string()
+                } else {
+                    format!("expected {}", list(expected))
+                },
+            )],
+            NotUtf8 { span } => vec![primary(*span, "invalid byte")],
+            IntegerOverflow { span, .. } => vec![primary(*span, "too large")],
+            UnsupportedVersion { span, .. } => vec![primary(*span, "unsupported version")],
+            MisplacedVersion { span } => vec![primary(*span, "must come first")],
+            UseNotFound { span, .. } => vec![primary(*span, "not found")],
+            ImportCycle { span, .. } => vec![primary(*span, "this use closes the cycle")],
+            UnknownTargetModel { span, .. } => vec![primary(*span, "unknown model")],
+            ConflictingTargetModel { span, previous, .. } => vec![
+                primary(*span, "declared here"),
+                secondary(*previous, "and here"),
+            ],
+            DuplicateDefinition { span, previous, .. } => vec![
+                primary(*span, "defined again here"),
+                secondary(*previous, "first defined here"),
+            ],
+            UnknownName { span, .. } => vec![primary(*span, "not defined")],
+            UnknownConfigKey { span, .. } => vec![primary(*span, "missing key")],
+            ConfigNotInteger { span, found, .. } => {
+                vec![primary(*span, &format!("this is {found}"))]
+            }
+            InexactDivision { span, .. } => vec![primary(*span, "not exact")],
+            DivisionByZero { span } => vec![primary(*span, "divides by zero")],
+            UnknownOp { span, .. } => vec![primary(*span, "no such op")],
+            RecursiveOp { span, .. } => vec![primary(*span, "recursive call")],
+            BadArguments { span, .. } => vec![primary(*span, "here")],
+            UnknownDtype { span, .. } => vec![primary(*span, "no such dtype")],
+            ConflictingCast { span, previous, .. } => vec![
+                primary(*span, "this cast"),
+                secondary(*previous, "overlaps this one"),
+            ],
+            UnboundCapture { span, .. } => vec![primary(*span, "not bound")],
+            BadCapture { span, .. } => vec![primary(*span, "here")],
+            MismatchedCaptures { span, .. } => vec![primary(*span, "in this list")],
+            InvalidRegex { span, .. } => vec![primary(*span, "here")],
+            UnmappedTensors { .. } => vec![],
+            AmbiguousMatch { first, second, .. } => vec![
+                primary(*second, "matched here"),
+                secondary(*first, "also matched here"),
+            ],
+            DuplicateTarget { first, second, .. } => vec![
+                primary(*second, "produced here"),
+                secondary(*first, "also produced here"),
+            ],
+            UnmatchedRule { span, .. } => vec![primary(*span, "matches nothing")],
+            IncompleteSourceGroup { span, .. } => vec![primary(*span, "in this group")],
+            ArityMismatch {
+                span, produced, ..
+            } => vec![primary(
+                *span,
+                &format!("{produced} value{} here", plural(*produced)),
+            )],
+            ArityForOp { span, .. } => vec![primary(*span, "here")],
+            ElementCountMismatch { span, tensor, .. }
+            | IndivisibleSplit { span, tensor, .. }
+            | AxisOutOfRange { span, tensor, .. }
+            | BadPermutation { span, tensor, .. }
+            | SliceOutOfRange { span, tensor, .. } => {
+                vec![primary(*span, &format!("applied to `{tensor}`"))]
+            }
+            IncompatibleConcat { span, .. } => vec![primary(*span, "here")],
+            NonContiguousStack { span, .. } => vec![primary(*span, "here")],
+            NarrowingCast { span, .. } => vec![primary(*span, "implicit conversion here")],
+            NotFloat { span, .. } => vec![primary(*span, "here")],
+            UnsupportedCast { span, .. } => vec![primary(*span, "here")],
+            AmbiguousShape { span, .. } => vec![primary(*span, "here")],
+            TieOriginalMissing { span, .. } => vec![primary(*span, "not produced")],
+        }
+    }
+
+    /// Where the problem is, for sorting and for tools.
+    pub fn primary_span(&self) -> Option<Span> {
+        self.labels().into_iter().find(|l| l.primary).map(|l| l.span)
+    }
+}
+
+fn show_captures(names: &[String]) -> String {
+    if names.is_empty() {
+        "none".into()
+    } else {
+        names.iter().map(|n| format!("{{{n}}}")).collect::<Vec<_>>().join(", ")
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+fn numel(shape: &[u64]) -> String {
+    shape
+        .iter()
+        .try_fold(1u64, |a, &d| a.checked_mul(d))
+        .map(|n| n.to_string())
+        .unwrap_or_else(|| "too many".into())
+}
+
+/// A diagnostic made ready for miette: one source file, labels in it, and
+/// labels in other files as related reports.
+#[derive(Debug)]
+struct Report {
+    code: String,
+    message: String,
+    help: Option<String>,
+    source: Option<NamedSource<String>>,
+    labels: Vec<LabeledSpan>,
+    related: Vec<Report>,
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Report {}
+
+impl miette::Diagnostic for Report {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        Some(Box::new(&self.code))
+    }
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        self.help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
+    }
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        self.source.as_ref().map(|s| s as &dyn miette::SourceCode)
+    }
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        if self.labels.is_empty() {
+            None
+        } else {
+            Some(Box::new(self.labels.iter().cloned()))
+        }
+    }
+    fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn miette::Diagnostic> + 'a>> {
+        if self.related.is_empty() {
+            None
+        } else {
+            Some(Box::new(
+                self.related.iter().map(|r| r as &dyn miette::Diagnostic),
+            ))
+        }
+    }
+}
+
+fn named_source(sources: &SourceMap, span: Span) -> NamedSource<String> {
+    let file = sources.get(span.file);
+    NamedSource::new(file.name.clone(), file.text.clone())
+}
+
+fn to_labeled(label: &Label) -> LabeledSpan {
+    let range = (label.span.start, label.span.len());
+    if label.primary {
+        LabeledSpan::new_primary_with_span(Some(label.text.clone()), range)
+    } else {
+        LabeledSpan::new_with_span(Some(label.text.clone()), range)
+    }
+}
+
+fn report(diagnostic: &Diagnostic, sources: &SourceMap) -> Report {
+    let labels = diagnostic.labels();
+    let home = labels.iter().find(|l| l.primary).map(|l| l.span.file);
+    let (here, elsewhere): (Vec<&Label>, Vec<&Label>) =
+        labels.iter().partition(|l| Some(l.span.file) == home);
+    Report {
+        code: format!("wmap::{}", diagnostic.code()),
+        message: diagnostic.message(),
+        help: diagnostic.help(),
+        source: here.first().map(|l| named_source(sources, l.span)),
+        labels: here.iter().map(|l| to_labeled(l)).collect(),
+        related: elsewhere
+            .iter()
+            .map(|l| Report {
+                code: String::new(),
+                message: format!("{} ({})", l.text, sources.get(l.span.file).name),
+                help: None,
+                source: Some(named_source(sources, l.span)),
+                labels: vec![to_labeled(l)],
+                related: Vec::new(),
+            })
+            .collect(),
+    }
+}
+
+/// How to draw diagnostics.
+#[derive(Debug, Clone, Copy)]
+pub struct Style {
+    pub color: bool,
+    pub width: usize,
+}
+
+/// Renders diagnostics one after another, as the terminal or a golden file shows them.
+pub fn render(diagnostics: &[Diagnostic], sources: &SourceMap, style: Style) -> String {
+    let theme = if style.color {
+        GraphicalTheme::unicode()
+    } else {
+        GraphicalTheme::unicode_nocolor()
+    };
+    let handler = GraphicalReportHandler::new_themed(theme)
+        .with_width(style.width)
+        .with_links(false);
+    let mut out = String::new();
+    for d in diagnostics {
+        let r = report(d, sources);
+        if handler.render_report(&mut out, &r).is_err() {
+            out.push_str(&format!("error: {}\n", d.message()));
+        }
+    }
+    out
+}

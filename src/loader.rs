@@ -1,0 +1,209 @@
+//! Reads a mapping file and everything it `use`s, in dependency order.
+//! This and the checkpoint reader are the only parts of the checker that
+//! touch the file system.
+
+use std::path::{Path, PathBuf};
+
+use crate::diagnostics::Diagnostic;
+use crate::error::{Error, Result};
+use crate::source::{FileId, SourceFile, SourceMap, Span};
+use crate::stdlib;
+use crate::syntax::{self, Module};
+
+/// A mapping with all its modules parsed.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub sources: SourceMap,
+    /// Parsed modules, each after the modules it uses; the root file last.
+    pub modules: Vec<(FileId, Module)>,
+    /// Syntax errors, unreadable or cyclic `use`s.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Loaded {
+    /// The root file of the mapping.
+    pub fn root(&self) -> Option<FileId> {
+        self.modules.last().map(|(id, _)| *id)
+    }
+
+    /// Every file on disk that is part of the mapping (for `watch`).
+    pub fn paths(&self) -> Vec<PathBuf> {
+        self.sources
+            .files()
+            .filter_map(|(_, f)| f.path.clone())
+            .collect()
+    }
+}
+
+/// Where a module comes from: a stdlib name or a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Origin {
+    Std(String),
+    File(PathBuf),
+}
+
+struct Loader {
+    loaded: Loaded,
+    /// Origins fully loaded, and the ones on the current `use` chain.
+    done: Vec<Origin>,
+    stack: Vec<(Origin, String)>,
+}
+
+/// Loads the mapping at `path`. Only an unreadable root file is an error;
+/// problems in used files become diagnostics.
+pub fn load(path: &Path) -> Result<Loaded> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let name = path.display().to_string();
+    let origin = Origin::File(canonical(path));
+    Ok(load_root(origin, name, Some(path.to_path_buf()), bytes))
+}
+
+/// Loads a mapping from text, as if read from a file called `name` (relative
+/// `use`s resolve against the current folder).
+pub fn load_text(name: &str, text: &str) -> Loaded {
+    let origin = Origin::File(PathBuf::from(name));
+    load_root(origin, name.to_string(), None, text.as_bytes().to_vec())
+}
+
+fn load_root(origin: Origin, name: String, path: Option<PathBuf>, bytes: Vec<u8>) -> Loaded {
+    let mut loader = Loader {
+        loaded: Loaded::default(),
+        done: Vec::new(),
+        stack: Vec::new(),
+    };
+    loader.module(origin, name, path, bytes);
+    loader.loaded
+}
+
+impl Loader {
+    fn module(&mut self, origin: Origin, name: String, path: Option<PathBuf>, bytes: Vec<u8>) {
+        let (text, bad_utf8) = match String::from_utf8(bytes) {
+            Ok(t) => (t, None),
+            Err(e) => {
+                let at = e.utf8_error().valid_up_to();
+                (String::from_utf8_lossy(e.as_bytes()).into_owned(), Some(at))
+            }
+        };
+        let id = self.loaded.sources.add(SourceFile {
+            name: name.clone(),
+            path: path.clone(),
+            text,
+        });
+        if let Some(at) = bad_utf8 {
+            self.loaded.diagnostics.push(Diagnostic::NotUtf8 {
+                span: Span::new(id, at..at + 1),
+            });
+            return;
+        }
+        let parsed = syntax::parse(id, &self.loaded.sources.get(id).text);
+        let module = match parsed {
+            Ok(m) => m,
+            Err(mut diags) => {
+                self.loaded.diagnostics.append(&mut diags);
+                return;
+            }
+        };
+        self.stack.push((origin.clone(), name));
+        for used in module.uses() {
+            self.use_module(&origin, used.value.as_str(), used.span);
+        }
+        self.stack.pop();
+        self.done.push(origin);
+        self.loaded.modules.push((id, module));
+    }
+
+    fn use_module(&mut self, from: &Origin, spec: &str, span: Span) {
+        let origin = match resolve(from, spec) {
+            Ok(o) => o,
+            Err((reason, suggestion)) => {
+                self.loaded.diagnostics.push(Diagnostic::UseNotFound {
+                    span,
+                    path: spec.to_string(),
+                    reason,
+                    suggestion,
+                });
+                return;
+            }
+        };
+        if let Some(pos) = self.stack.iter().position(|(o, _)| *o == origin) {
+            let mut chain: Vec<String> = self.stack[pos..].iter().map(|(_, n)| n.clone()).collect();
+            chain.push(self.stack[pos].1.clone());
+            self.loaded
+                .diagnostics
+                .push(Diagnostic::ImportCycle { span, chain });
+            return;
+        }
+        if self.done.contains(&origin) {
+            return;
+        }
+        match &origin {
+            Origin::Std(name) => {
+                let text = stdlib::get(name).expect("resolve checked it exists");
+                self.module(origin.clone(), name.clone(), None, text.as_bytes().to_vec());
+            }
+            Origin::File(path) => match std::fs::read(path) {
+                Ok(bytes) => {
+                    let name = display_name(path);
+                    self.module(origin.clone(), name, Some(path.clone()), bytes);
+                }
+                Err(e) => self.loaded.diagnostics.push(Diagnostic::UseNotFound {
+                    span,
+                    path: spec.to_string(),
+                    reason: e.to_string(),
+                    suggestion: None,
+                }),
+            },
+        }
+    }
+}
+
+/// Resolves a `use` string relative to the module it appears in.
+fn resolve(from: &Origin, spec: &str) -> std::result::Result<Origin, (String, Option<String>)> {
+    if let Some(rest) = spec.strip_prefix("std/") {
+        let name = format!("std/{}", rest.strip_suffix(".wmap").unwrap_or(rest));
+        if stdlib::get(&name).is_some() {
+            return Ok(Origin::Std(name));
+        }
+        let known: Vec<&str> = stdlib::MODULES.iter().map(|(n, _)| *n).collect();
+        let suggestion = crate::suggest::nearest(&name, known.iter().copied()).map(String::from);
+        return Err((
+            format!("no stdlib module of that name (there are {})", known.join(", ")),
+            suggestion,
+        ));
+    }
+    match from {
+        Origin::Std(name) => {
+            // Relative uses inside the stdlib stay inside the stdlib.
+            let base = name.rsplit_once('/').map(|(d, _)| d).unwrap_or("std");
+            let joined = format!("{base}/{}", spec.trim_start_matches("./"));
+            let joined = joined.strip_suffix(".wmap").unwrap_or(&joined).to_string();
+            if stdlib::get(&joined).is_some() {
+                Ok(Origin::Std(joined))
+            } else {
+                Err(("no such stdlib module".into(), None))
+            }
+        }
+        Origin::File(path) => {
+            let dir = path.parent().unwrap_or(Path::new("."));
+            let target = dir.join(spec);
+            if target.is_file() {
+                Ok(Origin::File(canonical(&target)))
+            } else {
+                Err(("no such file".into(), None))
+            }
+        }
+    }
+}
+
+fn canonical(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// A short name for diagnostics: relative to the current folder if possible.
+fn display_name(path: &Path) -> String {
+    let cwd = std::env::current_dir().ok().map(|d| canonical(&d));
+    match cwd.and_then(|d| path.strip_prefix(&d).ok().map(Path::to_path_buf)) {
+        Some(rel) => rel.display().to_string(),
+        None => path.display().to_string(),
+    }
+}

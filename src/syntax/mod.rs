@@ -1,0 +1,8 @@
+//! The `.wmap` language's syntax: the pest grammar in `grammar/wmap.pest`
+//! and the AST it is converted into.
+
+pub mod ast;
+mod parse;
+
+pub use ast::*;
+pub use parse::parse;

@@ -1,0 +1,488 @@
+//! From text to [`Module`]: pest does the parsing, and this file converts its
+//! `Pairs` into the AST straight away, so no other module touches pest.
+
+use pest::iterators::Pair;
+use pest::Parser as _;
+
+use super::ast::*;
+use crate::diagnostics::Diagnostic;
+use crate::source::{FileId, Span, Spanned};
+
+#[derive(pest_derive::Parser)]
+#[grammar = "../grammar/wmap.pest"]
+struct WmapParser;
+
+/// Parses one file. Syntax errors stop at the first one (pest cannot
+/// recover); an integer literal too large for 64 bits is reported and the
+/// rest of the file is still read.
+pub fn parse(file: FileId, text: &str) -> Result<Module, Vec<Diagnostic>> {
+    let pairs = WmapParser::parse(Rule::file, text).map_err(|e| vec![syntax_error(file, text, e)])?;
+    let mut builder = Builder {
+        file,
+        diagnostics: Vec::new(),
+    };
+    let mut module = Module::default();
+    for pair in pairs.flatten().filter(is_statement) {
+        module.items.push(builder.statement(pair));
+    }
+    if builder.diagnostics.is_empty() {
+        Ok(module)
+    } else {
+        Err(builder.diagnostics)
+    }
+}
+
+fn is_statement(pair: &Pair<Rule>) -> bool {
+    matches!(
+        pair.as_rule(),
+        Rule::version_decl
+            | Rule::target_decl
+            | Rule::use_decl
+            | Rule::let_decl
+            | Rule::cast_decl
+            | Rule::op_def
+            | Rule::tie_decl
+            | Rule::drop_decl
+            | Rule::fallback_rule
+            | Rule::regex_rule
+            | Rule::rule
+    )
+}
+
+struct Builder {
+    file: FileId,
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl Builder {
+    fn span(&self, pair: &Pair<Rule>) -> Span {
+        let s = pair.as_span();
+        Span::new(self.file, s.start()..s.end())
+    }
+
+    fn spanned_str(&self, pair: &Pair<Rule>) -> Spanned<String> {
+        Spanned::new(pair.as_str().to_string(), self.span(pair))
+    }
+
+    fn statement(&mut self, pair: Pair<Rule>) -> Item {
+        let span = self.span(&pair);
+        let kind = pair.as_rule();
+        let mut inner: Vec<Pair<Rule>> = pair.into_inner().collect();
+        let optional = inner
+            .first()
+            .is_some_and(|p| p.as_rule() == Rule::optional);
+        if optional {
+            inner.remove(0);
+        }
+        // Keywords carry no information beyond the statement's kind.
+        inner.retain(|p| !is_keyword(p.as_rule()));
+        let mut it = inner.into_iter();
+        let mut next = || it.next().expect("grammar guarantees this child");
+        match kind {
+            Rule::version_decl => {
+                let int = next();
+                let value = self.int(&int).map(|v| v as u64).unwrap_or(u64::MAX);
+                Item::Version(Spanned::new(value, self.span(&int)))
+            }
+            Rule::target_decl => Item::Target(self.spanned_str(&next())),
+            Rule::use_decl => Item::Use(self.string(next())),
+            Rule::let_decl => {
+                let name = self.spanned_str(&next());
+                let value = self.expr(next());
+                Item::Let(LetDef { span, name, value })
+            }
+            Rule::cast_decl => {
+                let from = self.spanned_str(&next());
+                let to = self.spanned_str(&next());
+                Item::Cast(GlobalCast { span, from, to })
+            }
+            Rule::op_def => {
+                let name = self.spanned_str(&next());
+                let mut params = Vec::new();
+                let mut body = Vec::new();
+                for p in it {
+                    match p.as_rule() {
+                        Rule::op_params => {
+                            params = p.into_inner().map(|p| self.spanned_str(&p)).collect()
+                        }
+                        _ => body.push(self.op_call(p)),
+                    }
+                }
+                Item::Op(OpDef {
+                    span,
+                    name,
+                    params,
+                    body,
+                })
+            }
+            Rule::tie_decl => {
+                let copy = self.pattern(next());
+                let original = self.pattern(next());
+                Item::Tie(Tie {
+                    span,
+                    copy,
+                    original,
+                })
+            }
+            Rule::drop_decl => {
+                let matcher = self.matcher(next());
+                Item::Drop(Drop {
+                    span,
+                    optional,
+                    matcher,
+                })
+            }
+            Rule::fallback_rule | Rule::regex_rule | Rule::rule => {
+                let sources = self.matcher(next());
+                let mut pipeline = Vec::new();
+                let mut targets = None;
+                for p in it {
+                    match p.as_rule() {
+                        Rule::op_call => pipeline.push(self.op_call(p)),
+                        Rule::targets => targets = Some(Targets::Patterns(self.patterns(p))),
+                        Rule::string => targets = Some(Targets::Template(self.string(p))),
+                        other => unreachable!("unexpected {other:?} in a rule"),
+                    }
+                }
+                Item::Rule(Rule_ {
+                    span,
+                    optional,
+                    fallback: kind == Rule::fallback_rule,
+                    sources,
+                    pipeline,
+                    targets: targets.expect("grammar guarantees targets"),
+                })
+            }
+            other => unreachable!("not a statement: {other:?}"),
+        }
+    }
+
+    fn matcher(&mut self, pair: Pair<Rule>) -> Matcher {
+        match pair.as_rule() {
+            Rule::regex_source => {
+                let string = pair
+                    .into_inner()
+                    .find(|p| p.as_rule() == Rule::string)
+                    .expect("grammar guarantees the regex string");
+                Matcher::Regex(self.string(string))
+            }
+            Rule::sources => Matcher::Patterns(self.patterns(pair)),
+            other => unreachable!("not a matcher: {other:?}"),
+        }
+    }
+
+    /// `sources` / `targets`: one pattern or a list.
+    fn patterns(&mut self, pair: Pair<Rule>) -> Vec<Pattern> {
+        let inner = pair.into_inner().next().expect("one child");
+        match inner.as_rule() {
+            Rule::pattern => vec![self.pattern(inner)],
+            Rule::pattern_list => inner.into_inner().map(|p| self.pattern(p)).collect(),
+            other => unreachable!("not patterns: {other:?}"),
+        }
+    }
+
+    fn pattern(&mut self, pair: Pair<Rule>) -> Pattern {
+        let span = self.span(&pair);
+        let mut parts = Vec::new();
+        for part in pair.into_inner() {
+            match part.as_rule() {
+                Rule::pattern_text => parts.push(PatternPart::Text(unescape(part.as_str()))),
+                Rule::capture => parts.push(PatternPart::Capture(self.capture(part))),
+                other => unreachable!("not a pattern part: {other:?}"),
+            }
+        }
+        Pattern { span, parts }
+    }
+
+    fn capture(&mut self, pair: Pair<Rule>) -> Capture {
+        let span = self.span(&pair);
+        let mut name = String::new();
+        let mut kind = None;
+        let mut shift = 0;
+        for p in pair.into_inner() {
+            match p.as_rule() {
+                Rule::ident => name = p.as_str().to_string(),
+                Rule::capture_kind => {
+                    let k = p.into_inner().next().expect("kind");
+                    kind = Some(match k.as_rule() {
+                        Rule::deep => CaptureKind::Deep,
+                        Rule::segment => CaptureKind::Segment,
+                        _ => CaptureKind::OneOf(
+                            k.into_inner().map(|w| w.as_str().to_string()).collect(),
+                        ),
+                    });
+                }
+                Rule::capture_shift => {
+                    let mut it = p.into_inner();
+                    let sign = it.next().expect("sign").as_str();
+                    let amount = it.next().expect("amount");
+                    let value = self.int(&amount).unwrap_or(0);
+                    shift = if sign == "-" { -value } else { value };
+                }
+                other => unreachable!("not a capture part: {other:?}"),
+            }
+        }
+        Capture {
+            span,
+            name,
+            kind,
+            shift,
+        }
+    }
+
+    fn string(&self, pair: Pair<Rule>) -> Spanned<String> {
+        let span = self.span(&pair);
+        let body = pair.into_inner().next().map(|p| p.as_str()).unwrap_or("");
+        Spanned::new(unescape(body), span)
+    }
+
+    fn op_call(&mut self, pair: Pair<Rule>) -> OpCall {
+        let span = self.span(&pair);
+        let mut inner = pair.into_inner();
+        let name = self.spanned_str(&inner.next().expect("op name"));
+        let args = match inner.next() {
+            Some(args) => args.into_inner().map(|a| self.arg(a)).collect(),
+            None => Vec::new(),
+        };
+        OpCall { span, name, args }
+    }
+
+    fn arg(&mut self, pair: Pair<Rule>) -> Arg {
+        let span = self.span(&pair);
+        let mut name = None;
+        let mut value = None;
+        for p in pair.into_inner() {
+            match p.as_rule() {
+                Rule::arg_name => name = Some(self.spanned_str(&p)),
+                _ => value = Some(self.value(p)),
+            }
+        }
+        Arg {
+            span,
+            name,
+            value: value.expect("grammar guarantees a value"),
+        }
+    }
+
+    fn value(&mut self, pair: Pair<Rule>) -> ArgValue {
+        let span = self.span(&pair);
+        match pair.as_rule() {
+            Rule::list => {
+                let items = pair.into_inner().map(|p| self.value(p)).collect();
+                ArgValue::List(Spanned::new(items, span))
+            }
+            Rule::float => {
+                // The grammar admits only well-formed decimal numbers.
+                let v: f64 = pair.as_str().parse().unwrap_or(f64::NAN);
+                ArgValue::Float(Spanned::new(v, span))
+            }
+            _ => ArgValue::Expr(self.expr(pair)),
+        }
+    }
+
+    fn int(&mut self, pair: &Pair<Rule>) -> Option<i64> {
+        match pair.as_str().parse::<i64>() {
+            Ok(v) => Some(v),
+            Err(_) => {
+                self.diagnostics.push(Diagnostic::IntegerOverflow {
+                    span: self.span(pair),
+                    what: format!("the literal {}", pair.as_str()),
+                });
+                None
+            }
+        }
+    }
+
+    fn expr(&mut self, pair: Pair<Rule>) -> Expr {
+        let span = self.span(&pair);
+        match pair.as_rule() {
+            Rule::expr | Rule::sum | Rule::product => {
+                let mut inner = pair.into_inner();
+                let mut acc = self.expr(inner.next().expect("operand"));
+                while let Some(op) = inner.next() {
+                    let rhs = self.expr(inner.next().expect("operand"));
+                    let span = acc.span.to(rhs.span);
+                    let kind = match op.as_str() {
+                        "??" => ExprKind::Coalesce(Box::new(acc), Box::new(rhs)),
+                        "+" => ExprKind::Binary(BinOp::Add, Box::new(acc), Box::new(rhs)),
+                        "-" => ExprKind::Binary(BinOp::Sub, Box::new(acc), Box::new(rhs)),
+                        "*" => ExprKind::Binary(BinOp::Mul, Box::new(acc), Box::new(rhs)),
+                        _ => ExprKind::Binary(BinOp::Div, Box::new(acc), Box::new(rhs)),
+                    };
+                    acc = Expr { span, kind };
+                }
+                acc
+            }
+            Rule::unary => {
+                let mut inner: Vec<Pair<Rule>> = pair.into_inner().collect();
+                let atom = self.expr(inner.pop().expect("atom"));
+                inner.iter().rev().fold(atom, |e, neg| Expr {
+                    span: self.span(neg).to(e.span),
+                    kind: ExprKind::Neg(Box::new(e)),
+                })
+            }
+            Rule::int => Expr {
+                span,
+                kind: ExprKind::Int(self.int(&pair)),
+            },
+            Rule::ident => Expr {
+                span,
+                kind: ExprKind::Name(pair.as_str().to_string()),
+            },
+            Rule::config_ref => Expr {
+                span,
+                kind: ExprKind::Config(
+                    pair.into_inner()
+                        .filter(|p| p.as_rule() == Rule::config_key)
+                        .map(|p| p.as_str().to_string())
+                        .collect(),
+                ),
+            },
+            Rule::shape_ref => {
+                let index = pair
+                    .into_inner()
+                    .find(|p| p.as_rule() == Rule::expr)
+                    .expect("shape index");
+                Expr {
+                    span,
+                    kind: ExprKind::Shape(Box::new(self.expr(index))),
+                }
+            }
+            other => unreachable!("not an expression: {other:?}"),
+        }
+    }
+}
+
+// `Rule` is pest's generated enum; the AST's rule type is renamed on import.
+use super::ast::Rule as Rule_;
+
+fn is_keyword(r: Rule) -> bool {
+    matches!(
+        r,
+        Rule::kw_wmap
+            | Rule::kw_target
+            | Rule::kw_use
+            | Rule::kw_let
+            | Rule::kw_cast
+            | Rule::kw_op
+            | Rule::kw_tie
+            | Rule::kw_drop
+            | Rule::kw_fallback
+            | Rule::kw_regex
+    )
+}
+
+/// Resolves the two escapes of the language; any other backslash stays.
+fn unescape(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    let mut chars = raw.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            match chars.peek() {
+                Some('"') | Some('\\') => {
+                    out.push(chars.next().expect("peeked"));
+                    continue;
+                }
+                _ => {}
+            }
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Turns pest's error into plain words: what was expected, what was found.
+fn syntax_error(file: FileId, text: &str, error: pest::error::Error<Rule>) -> Diagnostic {
+    use pest::error::{ErrorVariant, InputLocation};
+    let start = match error.location {
+        InputLocation::Pos(p) => p,
+        InputLocation::Span((s, _)) => s,
+    };
+    let found = describe_found(&text[start.min(text.len())..]);
+    let end = (start + found.1).min(text.len());
+    let mut expected: Vec<&'static str> = match &error.variant {
+        ErrorVariant::ParsingError { positives, .. } => {
+            positives.iter().filter_map(|r| describe_rule(*r)).collect()
+        }
+        ErrorVariant::CustomError { .. } => Vec::new(),
+    };
+    expected.sort_unstable();
+    expected.dedup();
+    Diagnostic::Syntax {
+        span: Span::new(file, start..end),
+        expected: expected.into_iter().map(String::from).collect(),
+        found: found.0,
+    }
+}
+
+/// What the text at an error position is, in words, and how long it is.
+fn describe_found(rest: &str) -> (String, usize) {
+    let Some(c) = rest.chars().next() else {
+        return ("the end of the file".into(), 0);
+    };
+    if c == '\n' || c == '\r' {
+        return ("the end of the line".into(), 0);
+    }
+    let word: String = rest
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || *c == '_')
+        .collect();
+    if !word.is_empty() {
+        return (format!("`{word}`"), word.len());
+    }
+    (format!("`{c}`"), c.len_utf8())
+}
+
+/// The words for what a grammar rule stands for, or `None` for rules that
+/// would only add noise to "expected ..." lists.
+fn describe_rule(r: Rule) -> Option<&'static str> {
+    Some(match r {
+        Rule::EOI | Rule::nl => "the end of the line",
+        Rule::version_decl | Rule::kw_wmap => "`wmap 1`",
+        Rule::target_decl
+        | Rule::use_decl
+        | Rule::let_decl
+        | Rule::cast_decl
+        | Rule::op_def
+        | Rule::tie_decl
+        | Rule::drop_decl
+        | Rule::fallback_rule
+        | Rule::regex_rule
+        | Rule::rule => "a statement",
+        Rule::optional => "`optional`",
+        Rule::sources | Rule::targets | Rule::pattern | Rule::pattern_list => {
+            "a quoted tensor name pattern"
+        }
+        Rule::pattern_text => "pattern text",
+        Rule::capture => "a `{capture}`",
+        Rule::capture_kind => "`:*`, `:**` or `:word|word`",
+        Rule::capture_shift => "`+ N` or `- N`",
+        Rule::deep | Rule::segment | Rule::one_of | Rule::alt_word => "a capture kind",
+        Rule::string | Rule::string_body => "a quoted string",
+        Rule::regex_source | Rule::kw_regex => "`regex`",
+        Rule::op_call => "an op such as `transpose`",
+        Rule::op_args => "`(`",
+        Rule::op_params => "a parameter list",
+        Rule::arg | Rule::arg_name => "an argument",
+        Rule::list => "a list",
+        Rule::float => "a number",
+        Rule::expr | Rule::sum | Rule::product | Rule::unary | Rule::neg => "an expression",
+        Rule::int => "an integer",
+        Rule::ident => "a name",
+        Rule::config_ref | Rule::kw_config => "`config.KEY`",
+        Rule::config_key => "a config key",
+        Rule::shape_ref | Rule::kw_shape => "`shape[k]`",
+        Rule::coalesce_op => "`??`",
+        Rule::add_op => "`+` or `-`",
+        Rule::mul_op => "`*` or `/`",
+        Rule::kw_target => "`target`",
+        Rule::kw_use => "`use`",
+        Rule::kw_let => "`let`",
+        Rule::kw_cast => "`cast`",
+        Rule::kw_op => "`op`",
+        Rule::kw_tie => "`tie`",
+        Rule::kw_drop => "`drop`",
+        Rule::kw_fallback => "`fallback`",
+        _ => return None,
+    })
+}
