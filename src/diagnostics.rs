@@ -652,9 +652,7 @@ impl Diagnostic {
             ],
             UnmatchedRule { span, .. } => vec![primary(*span, "matches nothing")],
             IncompleteSourceGroup { span, .. } => vec![primary(*span, "in this group")],
-            ArityMismatch {
-                span, produced, ..
-            } => vec![primary(
+            ArityMismatch { span, produced, .. } => vec![primary(
                 *span,
                 &format!("{produced} value{} here", plural(*produced)),
             )],
@@ -678,7 +676,10 @@ impl Diagnostic {
 
     /// Where the problem is, for sorting and for tools.
     pub fn primary_span(&self) -> Option<Span> {
-        self.labels().into_iter().find(|l| l.primary).map(|l| l.span)
+        self.labels()
+            .into_iter()
+            .find(|l| l.primary)
+            .map(|l| l.span)
     }
 }
 
@@ -686,7 +687,11 @@ fn show_captures(names: &[String]) -> String {
     if names.is_empty() {
         "none".into()
     } else {
-        names.iter().map(|n| format!("{{{n}}}")).collect::<Vec<_>>().join(", ")
+        names
+            .iter()
+            .map(|n| format!("{{{n}}}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 

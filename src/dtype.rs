@@ -165,7 +165,9 @@ impl DType {
                     // Neither holds the other (f16 and bf16, e4m3 and e5m2).
                     [F16, BF16, F32, F64]
                         .into_iter()
-                        .find(|d| self.converts_losslessly_to(*d) && other.converts_losslessly_to(*d))
+                        .find(|d| {
+                            self.converts_losslessly_to(*d) && other.converts_losslessly_to(*d)
+                        })
                         .unwrap_or(F64)
                 }
             }
@@ -177,7 +179,9 @@ impl DType {
                 } else {
                     [I16, I32, I64]
                         .into_iter()
-                        .find(|d| self.converts_losslessly_to(*d) && other.converts_losslessly_to(*d))
+                        .find(|d| {
+                            self.converts_losslessly_to(*d) && other.converts_losslessly_to(*d)
+                        })
                         .unwrap_or(I64)
                 }
             }

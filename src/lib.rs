@@ -11,6 +11,7 @@ pub mod collapse;
 pub mod diagnostics;
 pub mod dtype;
 pub mod error;
+pub mod exec;
 pub mod loader;
 pub mod plan;
 pub mod source;

@@ -167,7 +167,10 @@ fn resolve(from: &Origin, spec: &str) -> std::result::Result<Origin, (String, Op
         let known: Vec<&str> = stdlib::MODULES.iter().map(|(n, _)| *n).collect();
         let suggestion = crate::suggest::nearest(&name, known.iter().copied()).map(String::from);
         return Err((
-            format!("no stdlib module of that name (there are {})", known.join(", ")),
+            format!(
+                "no stdlib module of that name (there are {})",
+                known.join(", ")
+            ),
             suggestion,
         ));
     }

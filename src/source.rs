@@ -107,6 +107,10 @@ impl SourceMap {
     pub fn line_of(&self, span: Span) -> usize {
         let text = &self.get(span.file).text;
         let end = span.start.min(text.len());
-        text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
+        text.as_bytes()[..end]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1
     }
 }

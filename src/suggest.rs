@@ -15,7 +15,12 @@ pub fn nearest_n<'a>(
     let mut scored: Vec<(f64, &str)> = candidates
         .into_iter()
         .filter(|c| *c != word)
-        .map(|c| (strsim::normalized_levenshtein(word, c).max(strsim::jaro_winkler(word, c) - 0.15), c))
+        .map(|c| {
+            (
+                strsim::normalized_levenshtein(word, c).max(strsim::jaro_winkler(word, c) - 0.15),
+                c,
+            )
+        })
         .filter(|(s, _)| *s >= threshold)
         .collect();
     scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)));
@@ -27,7 +32,10 @@ pub fn nearest_n<'a>(
 mod tests {
     #[test]
     fn finds_typos() {
-        assert_eq!(super::nearest("tranpose", ["transpose", "reshape"]), Some("transpose"));
+        assert_eq!(
+            super::nearest("tranpose", ["transpose", "reshape"]),
+            Some("transpose")
+        );
         assert_eq!(super::nearest("xyz", ["transpose", "reshape"]), None);
     }
 }

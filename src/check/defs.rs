@@ -10,7 +10,9 @@ use crate::dtype::{self, DType};
 use crate::loader::Loaded;
 use crate::source::{Span, Spanned};
 use crate::suggest;
-use crate::syntax::{ArgValue, Drop, Expr, ExprKind, GlobalCast, Item, LetDef, OpCall, OpDef, Rule, Tie};
+use crate::syntax::{
+    ArgValue, Drop, Expr, ExprKind, GlobalCast, Item, LetDef, OpCall, OpDef, Rule, Tie,
+};
 
 /// Burn models that `target` may name.
 pub const TARGET_MODELS: &[&str] = &["gpt2", "bert", "llama"];
@@ -110,14 +112,20 @@ impl<'a> Definitions<'a> {
         let mut map: HashMap<DType, (DType, Span)> = HashMap::new();
         for cast in &self.casts {
             let from: Vec<DType> = if cast.from.value == "float" {
-                dtype::ALL.iter().copied().filter(|d| d.is_float()).collect()
+                dtype::ALL
+                    .iter()
+                    .copied()
+                    .filter(|d| d.is_float())
+                    .collect()
             } else {
                 match resolve_dtype(&cast.from, out) {
                     Some(d) => vec![d],
                     None => continue,
                 }
             };
-            let Some(to) = resolve_dtype(&cast.to, out) else { continue };
+            let Some(to) = resolve_dtype(&cast.to, out) else {
+                continue;
+            };
             for d in from {
                 if d == to {
                     continue;
@@ -184,7 +192,11 @@ impl<'a> Definitions<'a> {
                         "it takes {} argument{} ({}), {} given",
                         def.params.len(),
                         if def.params.len() == 1 { "" } else { "s" },
-                        def.params.iter().map(|p| p.value.as_str()).collect::<Vec<_>>().join(", "),
+                        def.params
+                            .iter()
+                            .map(|p| p.value.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", "),
                         call.args.len()
                     ),
                 });
@@ -205,7 +217,13 @@ impl<'a> Definitions<'a> {
     /// Names in an op body's arguments must be parameters or `let`s; capture
     /// names are allowed as the first argument of stack/unstack, and dtype
     /// names in cast.
-    fn check_names(&self, value: &ArgValue, params: &[&str], call: &OpCall, out: &mut Vec<Diagnostic>) {
+    fn check_names(
+        &self,
+        value: &ArgValue,
+        params: &[&str],
+        call: &OpCall,
+        out: &mut Vec<Diagnostic>,
+    ) {
         let lets: Vec<&str> = self.lets.iter().map(|l| l.name.value.as_str()).collect();
         let exempt = matches!(call.name.value.as_str(), "stack" | "unstack" | "cast");
         fn walk(e: &Expr, visit: &mut dyn FnMut(&Expr)) {
@@ -230,8 +248,11 @@ impl<'a> Definitions<'a> {
                             out.push(Diagnostic::UnknownName {
                                 span: e.span,
                                 name: n.clone(),
-                                suggestion: suggest::nearest(n, params.iter().chain(lets.iter()).copied())
-                                    .map(String::from),
+                                suggestion: suggest::nearest(
+                                    n,
+                                    params.iter().chain(lets.iter()).copied(),
+                                )
+                                .map(String::from),
                             });
                         }
                     }
@@ -277,7 +298,8 @@ fn resolve_dtype(name: &Spanned<String>, out: &mut Vec<Diagnostic>) -> Option<DT
         out.push(Diagnostic::UnknownDtype {
             span: name.span,
             name: name.value.clone(),
-            suggestion: suggest::nearest(&name.value, dtype::ALL.iter().map(|d| d.name())).map(String::from),
+            suggestion: suggest::nearest(&name.value, dtype::ALL.iter().map(|d| d.name()))
+                .map(String::from),
         });
     }
     found

@@ -39,7 +39,10 @@ pub struct CompiledMatcher {
 
 impl CompiledMatcher {
     /// Compiles every pattern of a rule's sources (or its one regex).
-    pub fn compile_all(matcher: &Matcher, out: &mut Vec<Diagnostic>) -> Option<Vec<CompiledMatcher>> {
+    pub fn compile_all(
+        matcher: &Matcher,
+        out: &mut Vec<Diagnostic>,
+    ) -> Option<Vec<CompiledMatcher>> {
         match matcher {
             Matcher::Patterns(patterns) => {
                 let compiled: Vec<Option<CompiledMatcher>> =
@@ -172,9 +175,7 @@ impl CompiledMatcher {
                 .capture_names()
                 .enumerate()
                 .skip(1)
-                .flat_map(|(i, n)| {
-                    std::iter::once(i.to_string()).chain(n.map(String::from))
-                })
+                .flat_map(|(i, n)| std::iter::once(i.to_string()).chain(n.map(String::from)))
                 .collect()
         } else {
             self.groups.clone()
@@ -249,7 +250,11 @@ pub fn expand_template(template: &str, binding: &Binding) -> Result<String, Stri
             TemplatePiece::Text(t) => out.push_str(t),
             TemplatePiece::Ref(r) => match binding.get(r) {
                 Some(v) => out.push_str(v),
-                None => return Err(format!("the template refers to group `{r}`, which the regex does not have")),
+                None => {
+                    return Err(format!(
+                        "the template refers to group `{r}`, which the regex does not have"
+                    ))
+                }
             },
         }
     }

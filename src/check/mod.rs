@@ -117,11 +117,17 @@ struct Compiled {
 
 impl Checker<'_> {
     fn plan(&self, defs: &Definitions, out: &mut Vec<Diagnostic>) -> Option<Plan> {
-        let rules: Vec<Option<Compiled>> = defs.rules.iter().map(|r| self.compile_rule(r, out)).collect();
+        let rules: Vec<Option<Compiled>> = defs
+            .rules
+            .iter()
+            .map(|r| self.compile_rule(r, out))
+            .collect();
         let drops: Vec<Option<Compiled>> = defs
             .drops
             .iter()
-            .map(|d| CompiledMatcher::compile_all(&d.matcher, out).map(|matchers| Compiled { matchers }))
+            .map(|d| {
+                CompiledMatcher::compile_all(&d.matcher, out).map(|matchers| Compiled { matchers })
+            })
             .collect();
 
         // Who claims each source tensor.
@@ -132,12 +138,22 @@ impl Checker<'_> {
                 continue;
             }
             if let Some(c) = c {
-                entries.extend(c.matchers.iter().enumerate().map(|(j, m)| (Claimant::Rule(i), j, m)));
+                entries.extend(
+                    c.matchers
+                        .iter()
+                        .enumerate()
+                        .map(|(j, m)| (Claimant::Rule(i), j, m)),
+                );
             }
         }
         for (i, c) in drops.iter().enumerate() {
             if let Some(c) = c {
-                entries.extend(c.matchers.iter().enumerate().map(|(j, m)| (Claimant::Drop(i), j, m)));
+                entries.extend(
+                    c.matchers
+                        .iter()
+                        .enumerate()
+                        .map(|(j, m)| (Claimant::Drop(i), j, m)),
+                );
             }
         }
         let set = RegexSet::new(entries.iter().map(|(_, _, m)| m.regex_source())).ok()?;
@@ -175,7 +191,11 @@ impl Checker<'_> {
                     second: cs[1].span,
                 });
             }
-            taken.push(if cs.is_empty() { None } else { Some(cs.swap_remove(0)) });
+            taken.push(if cs.is_empty() {
+                None
+            } else {
+                Some(cs.swap_remove(0))
+            });
         }
         let fallbacks: Vec<(usize, &CompiledMatcher)> = rules
             .iter()
@@ -216,7 +236,8 @@ impl Checker<'_> {
         }
 
         // Group each rule's tensors by binding.
-        let mut per_rule: Vec<BTreeMap<Binding, Vec<Option<usize>>>> = vec![BTreeMap::new(); defs.rules.len()];
+        let mut per_rule: Vec<BTreeMap<Binding, Vec<Option<usize>>>> =
+            vec![BTreeMap::new(); defs.rules.len()];
         let mut per_drop: Vec<Vec<usize>> = vec![Vec::new(); defs.drops.len()];
         for (ti, claim) in taken.iter().enumerate() {
             let Some(claim) = claim else { continue };
@@ -254,7 +275,12 @@ impl Checker<'_> {
         }
         self.ties(defs, &mut targets, out);
         self.duplicates(&targets, out);
-        for group in collapse::collapse(&unmapped.iter().map(|&ti| self.tensors[ti].name.as_str()).collect::<Vec<_>>()) {
+        for group in collapse::collapse(
+            &unmapped
+                .iter()
+                .map(|&ti| self.tensors[ti].name.as_str())
+                .collect::<Vec<_>>(),
+        ) {
             out.push(Diagnostic::UnmappedTensors {
                 pattern: group.pattern,
                 count: group.members.len(),
@@ -293,7 +319,9 @@ impl Checker<'_> {
                 if matches!(rule.sources, Matcher::Regex(_)) {
                     out.push(Diagnostic::InvalidRegex {
                         span: rule.span,
-                        problem: "a regex rule's target is a template string with `$1` or `${name}`".into(),
+                        problem:
+                            "a regex rule's target is a template string with `$1` or `${name}`"
+                                .into(),
                     });
                     return None;
                 }
@@ -311,7 +339,9 @@ impl Checker<'_> {
                     if !groups.contains(&r) {
                         out.push(Diagnostic::InvalidRegex {
                             span: t.span,
-                            problem: format!("the template refers to group `{r}`, which the regex does not have"),
+                            problem: format!(
+                                "the template refers to group `{r}`, which the regex does not have"
+                            ),
                         });
                         return None;
                     }
@@ -335,7 +365,11 @@ impl Checker<'_> {
     }
 
     fn rule_location(&self, span: Span) -> String {
-        format!("{}:{}", self.sources.get(span.file).name, self.sources.line_of(span))
+        format!(
+            "{}:{}",
+            self.sources.get(span.file).name,
+            self.sources.line_of(span)
+        )
     }
 
     /// Runs one rule over its bindings, producing targets.
@@ -349,7 +383,9 @@ impl Checker<'_> {
         let mut instances = Vec::new();
         for (binding, slots) in groups {
             if let Some(missing) = slots.iter().position(Option::is_none) {
-                let Matcher::Patterns(ps) = &rule.sources else { continue };
+                let Matcher::Patterns(ps) = &rule.sources else {
+                    continue;
+                };
                 let present = slots
                     .iter()
                     .flatten()
@@ -363,11 +399,18 @@ impl Checker<'_> {
                 });
                 continue;
             }
-            let lanes = slots.iter().flatten().map(|&ti| self.source_node(ti)).collect();
+            let lanes = slots
+                .iter()
+                .flatten()
+                .map(|&ti| self.source_node(ti))
+                .collect();
             instances.push(Instance::new(binding, lanes));
         }
         let _ = compiled;
-        let Some(instances) = self.pipelines.run(&rule.pipeline, instances, &[], &mut Vec::new(), out) else {
+        let Some(instances) =
+            self.pipelines
+                .run(&rule.pipeline, instances, &[], &mut Vec::new(), out)
+        else {
             return Vec::new();
         };
         let location = self.rule_location(rule.span);
@@ -395,13 +438,18 @@ impl Checker<'_> {
                             return Vec::new();
                         }
                     },
-                    Targets::Template(t) => match matching::expand_template(&t.value, &inst.binding) {
-                        Ok(n) => (n, t.span),
-                        Err(problem) => {
-                            out.push(Diagnostic::InvalidRegex { span: t.span, problem });
-                            return Vec::new();
+                    Targets::Template(t) => {
+                        match matching::expand_template(&t.value, &inst.binding) {
+                            Ok(n) => (n, t.span),
+                            Err(problem) => {
+                                out.push(Diagnostic::InvalidRegex {
+                                    span: t.span,
+                                    problem,
+                                });
+                                return Vec::new();
+                            }
                         }
-                    },
+                    }
                 };
                 produced.push((
                     Target {
@@ -416,7 +464,12 @@ impl Checker<'_> {
         produced
     }
 
-    fn unmatched(&self, span: Span, what: &'static str, matchers: &[CompiledMatcher]) -> Diagnostic {
+    fn unmatched(
+        &self,
+        span: Span,
+        what: &'static str,
+        matchers: &[CompiledMatcher],
+    ) -> Diagnostic {
         let names: Vec<&str> = self.tensors.iter().map(|t| t.name.as_str()).collect();
         let groups = collapse::collapse(&names);
         let display = matchers
@@ -438,7 +491,12 @@ impl Checker<'_> {
         }
     }
 
-    fn ties(&self, defs: &Definitions, targets: &mut Vec<(Target, Span)>, out: &mut Vec<Diagnostic>) {
+    fn ties(
+        &self,
+        defs: &Definitions,
+        targets: &mut Vec<(Target, Span)>,
+        out: &mut Vec<Diagnostic>,
+    ) {
         for tie in &defs.ties {
             matching::check_target_pattern(&tie.copy, out);
             let mut original = tie.original.clone();
@@ -450,7 +508,9 @@ impl Checker<'_> {
                     }
                 }
             }
-            let Some(m) = CompiledMatcher::pattern(&original, out) else { continue };
+            let Some(m) = CompiledMatcher::pattern(&original, out) else {
+                continue;
+            };
             let location = self.rule_location(tie.span);
             let copies: Vec<(Target, Span)> = targets
                 .iter()

@@ -14,8 +14,17 @@ use crate::syntax::{Arg, ArgValue, ExprKind, OpCall, OpDef};
 
 /// The built-in ops.
 pub const BUILTINS: &[&str] = &[
-    "transpose", "permute", "reshape", "split", "concat", "stack", "unstack", "slice", "cast",
-    "add", "mul",
+    "transpose",
+    "permute",
+    "reshape",
+    "split",
+    "concat",
+    "stack",
+    "unstack",
+    "slice",
+    "cast",
+    "add",
+    "mul",
 ];
 
 /// One run of a rule: a binding of its captures and the values it carries.
@@ -185,7 +194,13 @@ impl Pipelines<'_> {
     }
 
     /// Ops that apply to each value on its own.
-    fn unary(&self, call: &OpCall, scope: &Scope, lane: Node, out: &mut Vec<Diagnostic>) -> Option<Node> {
+    fn unary(
+        &self,
+        call: &OpCall,
+        scope: &Scope,
+        lane: Node,
+        out: &mut Vec<Diagnostic>,
+    ) -> Option<Node> {
         let name = call.name.value.as_str();
         let tensor = || node_name(self.sources, &lane);
         let shape = lane.shape.clone();
@@ -214,7 +229,10 @@ impl Pipelines<'_> {
                         (a, b)
                     }
                     _ => {
-                        out.push(bad_args(call, "give both axes, or none for a 2-D tensor".into()));
+                        out.push(bad_args(
+                            call,
+                            "give both axes, or none for a 2-D tensor".into(),
+                        ));
                         return None;
                     }
                 };
@@ -248,7 +266,11 @@ impl Pipelines<'_> {
                         shape: ShapeText(shape),
                         problem: format!(
                             "permute({}) is not a permutation of the {rank} axes",
-                            values.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", ")
+                            values
+                                .iter()
+                                .map(|v| v.to_string())
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         ),
                     });
                     return None;
@@ -276,7 +298,10 @@ impl Pipelines<'_> {
                             }
                         }
                         _ => {
-                            out.push(bad_args(call, "dimensions are non-negative, with at most one -1".into()));
+                            out.push(bad_args(
+                                call,
+                                "dimensions are non-negative, with at most one -1".into(),
+                            ));
                             return None;
                         }
                     }
@@ -284,7 +309,10 @@ impl Pipelines<'_> {
                 let mut new_shape: Vec<u64> = values.iter().map(|v| (*v).max(0) as u64).collect();
                 if let Some(i) = inferred {
                     if known == 0 || numel % known != 0 {
-                        let shown = values.iter().map(|v| if *v < 0 { 0 } else { *v as u64 }).collect();
+                        let shown = values
+                            .iter()
+                            .map(|v| if *v < 0 { 0 } else { *v as u64 })
+                            .collect();
                         out.push(Diagnostic::ElementCountMismatch {
                             span: call.span,
                             tensor: tensor(),
@@ -389,7 +417,13 @@ impl Pipelines<'_> {
         }
     }
 
-    fn split(&self, call: &OpCall, scope: &Scope, lanes: &[Node], out: &mut Vec<Diagnostic>) -> Option<Vec<Node>> {
+    fn split(
+        &self,
+        call: &OpCall,
+        scope: &Scope,
+        lanes: &[Node],
+        out: &mut Vec<Diagnostic>,
+    ) -> Option<Vec<Node>> {
         let [lane] = lanes else {
             out.push(Diagnostic::ArityForOp {
                 span: call.span,
@@ -401,7 +435,10 @@ impl Pipelines<'_> {
         };
         let slots = bind_args(call, &["axis", "parts", "sizes"], out)?;
         let Some(axis) = slots[0] else {
-            out.push(bad_args(call, "needs `axis`, as in `split(axis=0, parts=3)`".into()));
+            out.push(bad_args(
+                call,
+                "needs `axis`, as in `split(axis=0, parts=3)`".into(),
+            ));
             return None;
         };
         let rank = lane.shape.len();
@@ -417,7 +454,9 @@ impl Pipelines<'_> {
                         tensor,
                         shape: ShapeText(lane.shape.clone()),
                         axis,
-                        how: format!("into {parts} equal parts: {dim} is not a multiple of {parts}"),
+                        how: format!(
+                            "into {parts} equal parts: {dim} is not a multiple of {parts}"
+                        ),
                     });
                     return None;
                 }
@@ -425,7 +464,10 @@ impl Pipelines<'_> {
             }
             (None, Some(sizes)) => {
                 let ArgValue::List(list) = sizes else {
-                    out.push(bad_args(call, "`sizes` is a list, as in `sizes=[64, 16, 16]`".into()));
+                    out.push(bad_args(
+                        call,
+                        "`sizes` is a list, as in `sizes=[64, 16, 16]`".into(),
+                    ));
                     return None;
                 };
                 let mut values = Vec::new();
@@ -447,7 +489,9 @@ impl Pipelines<'_> {
                         how: format!(
                             "into sizes {}: they add up to {}, not {dim}",
                             ShapeText(values.clone()),
-                            total.map(|t| t.to_string()).unwrap_or_else(|| "too much".into())
+                            total
+                                .map(|t| t.to_string())
+                                .unwrap_or_else(|| "too much".into())
                         ),
                     });
                     return None;
@@ -455,7 +499,10 @@ impl Pipelines<'_> {
                 values
             }
             _ => {
-                out.push(bad_args(call, "give exactly one of `parts` and `sizes`".into()));
+                out.push(bad_args(
+                    call,
+                    "give exactly one of `parts` and `sizes`".into(),
+                ));
                 return None;
             }
         };
@@ -483,10 +530,19 @@ impl Pipelines<'_> {
         )
     }
 
-    fn concat(&self, call: &OpCall, scope: &Scope, lanes: Vec<Node>, out: &mut Vec<Diagnostic>) -> Option<Node> {
+    fn concat(
+        &self,
+        call: &OpCall,
+        scope: &Scope,
+        lanes: Vec<Node>,
+        out: &mut Vec<Diagnostic>,
+    ) -> Option<Node> {
         let slots = bind_args(call, &["axis"], out)?;
         let Some(axis) = slots[0] else {
-            out.push(bad_args(call, "needs `axis`, as in `concat(axis=0)`".into()));
+            out.push(bad_args(
+                call,
+                "needs `axis`, as in `concat(axis=0)`".into(),
+            ));
             return None;
         };
         let Some(first) = lanes.first() else {
@@ -529,7 +585,13 @@ impl Pipelines<'_> {
     }
 
     /// Converts mixed dtypes to their promotion, refusing lossy conversions.
-    fn common_dtype(&self, call: &OpCall, op: &str, lanes: Vec<Node>, out: &mut Vec<Diagnostic>) -> Option<Vec<Node>> {
+    fn common_dtype(
+        &self,
+        call: &OpCall,
+        op: &str,
+        lanes: Vec<Node>,
+        out: &mut Vec<Diagnostic>,
+    ) -> Option<Vec<Node>> {
         let dtype = lanes.iter().map(|l| l.dtype).reduce(DType::promote)?;
         for l in &lanes {
             if !l.dtype.converts_losslessly_to(dtype) {
@@ -545,7 +607,13 @@ impl Pipelines<'_> {
         Some(lanes.into_iter().map(|l| cast(l, dtype)).collect())
     }
 
-    fn stack(&self, call: &OpCall, instances: Vec<Instance>, params: &[(String, i64)], out: &mut Vec<Diagnostic>) -> Option<Vec<Instance>> {
+    fn stack(
+        &self,
+        call: &OpCall,
+        instances: Vec<Instance>,
+        params: &[(String, i64)],
+        out: &mut Vec<Diagnostic>,
+    ) -> Option<Vec<Instance>> {
         let slots = bind_args(call, &["capture", "axis"], out)?;
         let capture = capture_arg(call, slots[0], out)?;
         let mut groups: BTreeMap<Binding, Vec<(u64, Instance)>> = BTreeMap::new();
@@ -656,7 +724,13 @@ impl Pipelines<'_> {
         Some(result)
     }
 
-    fn unstack(&self, call: &OpCall, instances: Vec<Instance>, params: &[(String, i64)], out: &mut Vec<Diagnostic>) -> Option<Vec<Instance>> {
+    fn unstack(
+        &self,
+        call: &OpCall,
+        instances: Vec<Instance>,
+        params: &[(String, i64)],
+        out: &mut Vec<Diagnostic>,
+    ) -> Option<Vec<Instance>> {
         let slots = bind_args(call, &["capture", "axis"], out)?;
         let capture = capture_arg(call, slots[0], out)?;
         let mut result = Vec::new();
@@ -664,7 +738,9 @@ impl Pipelines<'_> {
             if inst.binding.contains_key(&capture) {
                 out.push(Diagnostic::BadCapture {
                     span: call.span,
-                    problem: format!("unstack({capture}): capture `{capture}` is already bound by the sources"),
+                    problem: format!(
+                        "unstack({capture}): capture `{capture}` is already bound by the sources"
+                    ),
                 });
                 return None;
             }
@@ -687,7 +763,11 @@ impl Pipelines<'_> {
                 return None;
             }
             let n = first.shape[axis];
-            if inst.lanes.iter().any(|l| l.shape.len() != rank || l.shape[axis] != n) {
+            if inst
+                .lanes
+                .iter()
+                .any(|l| l.shape.len() != rank || l.shape[axis] != n)
+            {
                 out.push(Diagnostic::IncompatibleConcat {
                     span: call.span,
                     op: "unstack",
@@ -752,7 +832,15 @@ impl Pipelines<'_> {
         }
     }
 
-    fn axis(&self, call: &OpCall, value: &ArgValue, scope: &Scope, lane: &Node, rank: usize, out: &mut Vec<Diagnostic>) -> Option<usize> {
+    fn axis(
+        &self,
+        call: &OpCall,
+        value: &ArgValue,
+        scope: &Scope,
+        lane: &Node,
+        rank: usize,
+        out: &mut Vec<Diagnostic>,
+    ) -> Option<usize> {
         let v = self.int(value, scope, out)?;
         match normalize_axis(v, rank) {
             Some(a) => Some(a),
@@ -810,7 +898,11 @@ fn bad_args(call: &OpCall, problem: String) -> Diagnostic {
 
 /// Matches a call's arguments to parameter names: positional ones in order,
 /// named ones by name. Reports extra, unknown and repeated arguments.
-pub fn bind_args<'c>(call: &'c OpCall, names: &[&str], out: &mut Vec<Diagnostic>) -> Option<Vec<Option<&'c ArgValue>>> {
+pub fn bind_args<'c>(
+    call: &'c OpCall,
+    names: &[&str],
+    out: &mut Vec<Diagnostic>,
+) -> Option<Vec<Option<&'c ArgValue>>> {
     let mut slots: Vec<Option<&ArgValue>> = vec![None; names.len()];
     let mut next_positional = 0;
     for Arg { span, name, value } in &call.args {
@@ -843,7 +935,11 @@ pub fn bind_args<'c>(call: &'c OpCall, names: &[&str], out: &mut Vec<Diagnostic>
                         op: call.name.value.clone(),
                         problem: format!(
                             "too many arguments: it takes {}",
-                            if names.is_empty() { "none".to_string() } else { names.join(", ") }
+                            if names.is_empty() {
+                                "none".to_string()
+                            } else {
+                                names.join(", ")
+                            }
                         ),
                     });
                     return None;
@@ -865,7 +961,12 @@ pub fn bind_args<'c>(call: &'c OpCall, names: &[&str], out: &mut Vec<Diagnostic>
 }
 
 /// All arguments of `permute` / `reshape`: positional integers.
-fn variadic_ints(p: &Pipelines, call: &OpCall, scope: &Scope, out: &mut Vec<Diagnostic>) -> Option<Vec<i64>> {
+fn variadic_ints(
+    p: &Pipelines,
+    call: &OpCall,
+    scope: &Scope,
+    out: &mut Vec<Diagnostic>,
+) -> Option<Vec<i64>> {
     if let Some(named) = call.args.iter().find_map(|a| a.name.as_ref()) {
         out.push(Diagnostic::BadArguments {
             span: named.span,
@@ -878,16 +979,28 @@ fn variadic_ints(p: &Pipelines, call: &OpCall, scope: &Scope, out: &mut Vec<Diag
         out.push(bad_args(call, "needs at least one dimension".into()));
         return None;
     }
-    call.args.iter().map(|a| p.int(&a.value, scope, out)).collect()
+    call.args
+        .iter()
+        .map(|a| p.int(&a.value, scope, out))
+        .collect()
 }
 
-fn capture_arg(call: &OpCall, value: Option<&ArgValue>, out: &mut Vec<Diagnostic>) -> Option<String> {
+fn capture_arg(
+    call: &OpCall,
+    value: Option<&ArgValue>,
+    out: &mut Vec<Diagnostic>,
+) -> Option<String> {
     match value {
-        Some(ArgValue::Expr(e)) if matches!(e.kind, ExprKind::Name(_)) => e.as_name().map(String::from),
+        Some(ArgValue::Expr(e)) if matches!(e.kind, ExprKind::Name(_)) => {
+            e.as_name().map(String::from)
+        }
         _ => {
             out.push(bad_args(
                 call,
-                format!("the first argument is a capture name, as in `{}(e, axis=0)`", call.name.value),
+                format!(
+                    "the first argument is a capture name, as in `{}(e, axis=0)`",
+                    call.name.value
+                ),
             ));
             None
         }
@@ -909,8 +1022,11 @@ pub fn dtype_arg(value: &ArgValue, out: &mut Vec<Diagnostic>) -> Option<DType> {
             out.push(Diagnostic::UnknownDtype {
                 span,
                 name: name.to_string(),
-                suggestion: crate::suggest::nearest(name, crate::dtype::ALL.iter().map(|d| d.name()))
-                    .map(String::from),
+                suggestion: crate::suggest::nearest(
+                    name,
+                    crate::dtype::ALL.iter().map(|d| d.name()),
+                )
+                .map(String::from),
             });
             None
         }

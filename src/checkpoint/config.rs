@@ -66,7 +66,8 @@ impl Config {
                 "--set expects NAME=VALUE, got `{assignment}`"
             )));
         };
-        let value = serde_json::from_str(raw.trim()).unwrap_or_else(|_| Value::String(raw.to_string()));
+        let value =
+            serde_json::from_str(raw.trim()).unwrap_or_else(|_| Value::String(raw.to_string()));
         let parts: Vec<&str> = key.trim().split('.').collect();
         if parts.iter().any(|p| p.is_empty()) {
             return Err(Error::Usage(format!("--set: bad key `{key}`")));

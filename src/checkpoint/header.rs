@@ -118,7 +118,11 @@ impl Checkpoint {
         let mut expected: HashMap<&str, &str> = HashMap::new();
         for (tensor, shard) in weight_map {
             let Some(shard) = shard.as_str() else {
-                return Err(Error::tensor(index_path, tensor, "shard name is not a string"));
+                return Err(Error::tensor(
+                    index_path,
+                    tensor,
+                    "shard name is not a string",
+                ));
             };
             if !is_plain_file_name(shard) {
                 return Err(Error::tensor(
@@ -142,7 +146,8 @@ impl Checkpoint {
                 ));
             }
         }
-        let checkpoint = Self::from_files(dir.to_path_buf(), Some(index_path.to_path_buf()), &paths)?;
+        let checkpoint =
+            Self::from_files(dir.to_path_buf(), Some(index_path.to_path_buf()), &paths)?;
         for t in &checkpoint.tensors {
             let shard_name = shard_names[t.shard];
             match expected.get(t.name.as_str()) {
@@ -229,7 +234,9 @@ pub fn parent_dir(path: &Path) -> PathBuf {
 /// A name with no folder part: no separators, no `..`, not absolute.
 pub fn is_plain_file_name(name: &str) -> bool {
     let mut comps = Path::new(name).components();
-    matches!(comps.next(), Some(Component::Normal(_))) && comps.next().is_none() && !name.contains('\\')
+    matches!(comps.next(), Some(Component::Normal(_)))
+        && comps.next().is_none()
+        && !name.contains('\\')
 }
 
 /// The header's top-level entries in file order, keeping duplicates so they
@@ -244,7 +251,10 @@ impl<'de> Deserialize<'de> for Entries {
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a JSON object")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Entries, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<Entries, A::Error> {
                 let mut out = Vec::new();
                 while let Some((k, v)) = map.next_entry::<String, Value>()? {
                     out.push((k, v));
@@ -267,7 +277,8 @@ pub fn read_header(path: &Path, shard: usize) -> Result<(Shard, Vec<TensorInfo>)
         ));
     }
     let mut len_bytes = [0u8; 8];
-    file.read_exact(&mut len_bytes).map_err(|e| Error::io(path, e))?;
+    file.read_exact(&mut len_bytes)
+        .map_err(|e| Error::io(path, e))?;
     let header_len = u64::from_le_bytes(len_bytes);
     if header_len > file_len - 8 {
         return Err(Error::checkpoint(
@@ -285,7 +296,8 @@ pub fn read_header(path: &Path, shard: usize) -> Result<(Shard, Vec<TensorInfo>)
         ));
     }
     let mut header = vec![0u8; header_len as usize];
-    file.read_exact(&mut header).map_err(|e| Error::io(path, e))?;
+    file.read_exact(&mut header)
+        .map_err(|e| Error::io(path, e))?;
     let entries: Entries = serde_json::from_slice(&header)
         .map_err(|e| Error::checkpoint(path, format!("the header is not a JSON object: {e}")))?;
     let data_start = 8 + header_len;
@@ -306,12 +318,18 @@ pub fn read_header(path: &Path, shard: usize) -> Result<(Shard, Vec<TensorInfo>)
         let numel = shape
             .iter()
             .try_fold(1u64, |a, &d| a.checked_mul(d))
-            .ok_or_else(|| Error::tensor(path, &name, "the element count of its shape overflows"))?;
+            .ok_or_else(|| {
+                Error::tensor(path, &name, "the element count of its shape overflows")
+            })?;
         let nbytes = numel
             .checked_mul(dtype.size() as u64)
             .ok_or_else(|| Error::tensor(path, &name, "its byte size overflows"))?;
         if end < begin {
-            return Err(Error::tensor(path, &name, format!("data_offsets [{begin}, {end}] end before they begin")));
+            return Err(Error::tensor(
+                path,
+                &name,
+                format!("data_offsets [{begin}, {end}] end before they begin"),
+            ));
         }
         if end - begin != nbytes {
             return Err(Error::tensor(
@@ -327,7 +345,9 @@ pub fn read_header(path: &Path, shard: usize) -> Result<(Shard, Vec<TensorInfo>)
             return Err(Error::tensor(
                 path,
                 &name,
-                format!("data_offsets [{begin}, {end}] run past the end of the data ({data_len} bytes)"),
+                format!(
+                    "data_offsets [{begin}, {end}] run past the end of the data ({data_len} bytes)"
+                ),
             ));
         }
         if end > begin {
@@ -350,7 +370,10 @@ pub fn read_header(path: &Path, shard: usize) -> Result<(Shard, Vec<TensorInfo>)
             return Err(Error::tensor(
                 path,
                 &tensors[i1].name,
-                format!("its data overlaps `{}` (bytes {b0}..{e0})", tensors[i0].name),
+                format!(
+                    "its data overlaps `{}` (bytes {b0}..{e0})",
+                    tensors[i0].name
+                ),
             ));
         }
     }

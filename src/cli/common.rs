@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use super::{Color, SourceArgs};
 use crate::check::{self, Checked};
-use crate::checkpoint::{header, Checkpoint, Config};
+use crate::checkpoint::{Checkpoint, Config};
 use crate::diagnostics::{self, Style};
 use crate::error::Error;
 use crate::loader::{self, Loaded};
@@ -88,7 +88,10 @@ impl Inputs {
             let text = diagnostics::render(
                 &checked.diagnostics,
                 &self.loaded.sources,
-                Style { color, width: WIDTH },
+                Style {
+                    color,
+                    width: WIDTH,
+                },
             );
             eprint!("{text}");
         }
@@ -112,4 +115,3 @@ pub fn human_bytes(n: u64) -> String {
     }
     format!("{value:.1} {unit}")
 }
-

@@ -3,6 +3,7 @@
 mod check;
 mod common;
 mod plan;
+mod run;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -52,6 +53,8 @@ pub enum Command {
     Check(check::Args),
     /// Print the checked plan: every target with its shape, dtype, sources and ops.
     Plan(plan::Args),
+    /// Check, then convert SRC into DST (written atomically).
+    Run(run::Args),
 }
 
 /// Runs the command line; the exit code is 0 on success, 1 when the
@@ -72,6 +75,7 @@ where
     let status = match &cli.command {
         Command::Check(args) => check::run(args, color),
         Command::Plan(args) => plan::run(args, color),
+        Command::Run(args) => run::run(args, color),
     };
     match status {
         Ok(status) => status.into(),

@@ -19,10 +19,7 @@ pub fn run(args: &Args, color: bool) -> Result<Status, Error> {
     let checked = inputs.check();
     inputs.report(&checked, color);
     let Some(plan) = checked.plan else {
-        eprintln!(
-            "error: {} problem(s); no plan",
-            checked.diagnostics.len()
-        );
+        eprintln!("error: {} problem(s); no plan", checked.diagnostics.len());
         return Ok(Status::Problems);
     };
     if args.json {

@@ -16,7 +16,8 @@ struct WmapParser;
 /// recover); an integer literal too large for 64 bits is reported and the
 /// rest of the file is still read.
 pub fn parse(file: FileId, text: &str) -> Result<Module, Vec<Diagnostic>> {
-    let pairs = WmapParser::parse(Rule::file, text).map_err(|e| vec![syntax_error(file, text, e)])?;
+    let pairs =
+        WmapParser::parse(Rule::file, text).map_err(|e| vec![syntax_error(file, text, e)])?;
     let mut builder = Builder {
         file,
         diagnostics: Vec::new(),
@@ -68,9 +69,7 @@ impl Builder {
         let span = self.span(&pair);
         let kind = pair.as_rule();
         let mut inner: Vec<Pair<Rule>> = pair.into_inner().collect();
-        let optional = inner
-            .first()
-            .is_some_and(|p| p.as_rule() == Rule::optional);
+        let optional = inner.first().is_some_and(|p| p.as_rule() == Rule::optional);
         if optional {
             inner.remove(0);
         }

@@ -1,0 +1,194 @@
+//! `wmap run RULES SRC DST`: check, then convert, atomically.
+
+use std::io::IsTerminal;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+use super::common::{human_bytes, Inputs, Status};
+use super::SourceArgs;
+use crate::error::Error;
+use crate::exec::{self, Control, Options};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Destination: a `.safetensors` file, or a folder (created) for
+    /// model.safetensors or shards plus index.
+    pub dst: std::path::PathBuf,
+    /// Shard the output when it exceeds this size (`5GB`, `500MB`, `100KB`).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_shard_size: Option<u64>,
+    /// Do not copy config.json, tokenizer files etc. into a folder destination.
+    #[arg(long)]
+    pub no_extras: bool,
+    /// Replace an existing destination (only once the new one is complete).
+    #[arg(long)]
+    pub force: bool,
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Number of threads (default: all cores).
+    #[arg(long, short, value_name = "N")]
+    pub jobs: Option<usize>,
+}
+
+/// Parses `5GB`, `500MB`, `100KB`, `1GiB`, `123` (bytes).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let value: f64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size like 5GB or 500MB"))?;
+    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "kb" => 1e3,
+        "mb" => 1e6,
+        "gb" => 1e9,
+        "tb" => 1e12,
+        "kib" => 1024.0,
+        "mib" => 1024.0 * 1024.0,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        _ => {
+            return Err(format!(
+                "`{s}`: unknown unit (use B, KB, MB, GB, TB, KiB, MiB, GiB)"
+            ))
+        }
+    };
+    let bytes = value * mult;
+    if !(1.0..1.8e19).contains(&bytes) {
+        return Err(format!("`{s}` is out of range"));
+    }
+    Ok(bytes as u64)
+}
+
+pub fn run(args: &Args, color: bool) -> Result<Status, Error> {
+    let inputs = Inputs::load(&args.source)?;
+    let checked = inputs.check();
+    inputs.report(&checked, color);
+    let Some(plan) = checked.plan else {
+        eprintln!(
+            "error: {} problem(s) in {}; nothing was written",
+            checked.diagnostics.len(),
+            args.source.rules.display()
+        );
+        return Ok(Status::Problems);
+    };
+    let control = Control::default();
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, control.cancel.clone())
+            .map_err(|e| Error::Failed(format!("cannot install signal handler: {e}")))?;
+    }
+    let root_text = loaded_root_text(&inputs);
+    let mut options = Options {
+        max_shard_size: args.max_shard_size,
+        force: args.force,
+        extras: !args.no_extras,
+        ..Options::default()
+    };
+    let mapping_name = args
+        .source
+        .rules
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    options.metadata.insert("wmap_mapping".into(), mapping_name);
+    options.metadata.insert(
+        "wmap_mapping_sha256".into(),
+        format!("{:x}", Sha256::digest(root_text.as_bytes())),
+    );
+    let total = plan.target_bytes();
+    let progress = Progress::start(&control, total, args.quiet);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(args.jobs.unwrap_or(0))
+        .build()
+        .map_err(|e| Error::Failed(format!("cannot start threads: {e}")))?;
+    let result = pool.install(|| {
+        exec::run(
+            &plan,
+            &inputs.checkpoint,
+            &args.source.src,
+            &args.dst,
+            &options,
+            &control,
+        )
+    });
+    progress.finish();
+    let report = result?;
+    for (tensor, n) in &report.overflows {
+        eprintln!("warning: cast overflowed in `{tensor}`: {n} element(s) became infinite (or NaN for f8_e4m3)");
+    }
+    if !args.quiet {
+        println!(
+            "wrote {} tensors ({}) to {}",
+            plan.targets.len(),
+            human_bytes(report.bytes),
+            args.dst.display()
+        );
+    }
+    Ok(Status::Ok)
+}
+
+fn loaded_root_text(inputs: &Inputs) -> String {
+    inputs
+        .loaded
+        .root()
+        .map(|id| inputs.loaded.sources.get(id).text.clone())
+        .unwrap_or_default()
+}
+
+/// A progress bar on a terminal, shown once a run takes over a second.
+struct Progress {
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Progress {
+    fn start(control: &Control, total: u64, quiet: bool) -> Progress {
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        if quiet || !std::io::stderr().is_terminal() {
+            return Progress { done, thread: None };
+        }
+        let written = control.written.clone();
+        let flag = done.clone();
+        let thread = std::thread::spawn(move || {
+            let started = std::time::Instant::now();
+            let mut bar: Option<indicatif::ProgressBar> = None;
+            while !flag.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(100));
+                if bar.is_none() && started.elapsed() > Duration::from_secs(1) {
+                    let b = indicatif::ProgressBar::new(total);
+                    b.set_style(
+                        indicatif::ProgressStyle::with_template(
+                            "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+                        )
+                        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                    );
+                    bar = Some(b);
+                }
+                if let Some(b) = &bar {
+                    b.set_position(written.load(Ordering::Relaxed));
+                }
+            }
+            if let Some(b) = bar {
+                b.finish_and_clear();
+            }
+        });
+        Progress {
+            done,
+            thread: Some(thread),
+        }
+    }
+
+    fn finish(mut self) {
+        self.done.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}

@@ -1,0 +1,201 @@
+//! Evaluating plan nodes into bytes. Data movement is generic over the
+//! element size; only casts and `add`/`mul` look at values.
+
+use std::borrow::Cow;
+
+use super::convert;
+use crate::plan::{Node, NodeOp};
+
+/// Where source tensors' bytes come from (memory-mapped shards).
+pub trait SourceData: Sync {
+    fn bytes(&self, tensor: usize) -> &[u8];
+}
+
+/// What evaluating a tensor noticed: elements that overflowed in casts.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Notes {
+    pub overflows: u64,
+}
+
+/// Evaluates `node` into `dst`, which has exactly `node.nbytes()` bytes.
+pub fn eval_into(node: &Node, src: &dyn SourceData, dst: &mut [u8], notes: &mut Notes) {
+    let esize = node.dtype.size();
+    match &node.op {
+        NodeOp::Source(i) => dst.copy_from_slice(src.bytes(*i)),
+        NodeOp::Reshape(input) => eval_into(input, src, dst, notes),
+        NodeOp::Permute(input, perm) => {
+            let data = materialize(input, src, notes);
+            permute(&data, &input.shape, perm, esize, dst);
+        }
+        NodeOp::Slice {
+            input,
+            axis,
+            start,
+            end,
+        } => {
+            let data = materialize(input, src, notes);
+            slice(&data, &input.shape, *axis, *start, *end, esize, dst);
+        }
+        NodeOp::Index { input, axis, index } => {
+            let data = materialize(input, src, notes);
+            slice(&data, &input.shape, *axis, *index, index + 1, esize, dst);
+        }
+        NodeOp::Concat(inputs, axis) => {
+            let datas: Vec<Cow<[u8]>> = inputs.iter().map(|n| materialize(n, src, notes)).collect();
+            let chunks: Vec<u64> = inputs.iter().map(|n| n.shape[*axis]).collect();
+            interleave(&datas, &chunks, &node.shape, *axis, esize, dst);
+        }
+        NodeOp::Stack(inputs, axis) => {
+            let datas: Vec<Cow<[u8]>> = inputs.iter().map(|n| materialize(n, src, notes)).collect();
+            let chunks = vec![1; inputs.len()];
+            interleave(&datas, &chunks, &node.shape, *axis, esize, dst);
+        }
+        NodeOp::Cast(input) => {
+            let data = materialize(input, src, notes);
+            notes.overflows += convert::cast(input.dtype, node.dtype, &data, dst);
+        }
+        NodeOp::Add(input, x) => {
+            let data = materialize(input, src, notes);
+            notes.overflows += convert::scale(node.dtype, &data, dst, *x, 1.0);
+        }
+        NodeOp::Mul(input, x) => {
+            let data = materialize(input, src, notes);
+            notes.overflows += convert::scale(node.dtype, &data, dst, 0.0, *x);
+        }
+    }
+}
+
+/// A node's bytes: borrowed for sources (and reshapes of them), computed otherwise.
+pub fn materialize<'a>(node: &Node, src: &'a dyn SourceData, notes: &mut Notes) -> Cow<'a, [u8]> {
+    match &node.op {
+        NodeOp::Source(i) => Cow::Borrowed(src.bytes(*i)),
+        NodeOp::Reshape(input) => materialize(input, src, notes),
+        _ => {
+            let mut buf = vec![0u8; node.nbytes() as usize];
+            eval_into(node, src, &mut buf, notes);
+            Cow::Owned(buf)
+        }
+    }
+}
+
+/// Keeps `start..end` of `axis`.
+fn slice(
+    data: &[u8],
+    shape: &[u64],
+    axis: usize,
+    start: u64,
+    end: u64,
+    esize: usize,
+    dst: &mut [u8],
+) {
+    let outer: u64 = shape[..axis].iter().product();
+    let inner = shape[axis + 1..].iter().product::<u64>() as usize * esize;
+    let dim = shape[axis] as usize;
+    let (start, end) = (start as usize, end as usize);
+    let run = (end - start) * inner;
+    for o in 0..outer as usize {
+        let from = (o * dim + start) * inner;
+        dst[o * run..(o + 1) * run].copy_from_slice(&data[from..from + run]);
+    }
+}
+
+/// Concatenates along `axis`; input k contributes `chunks[k]` entries of the
+/// axis (1 for `stack`, whose new axis is `axis` of the output).
+fn interleave(
+    datas: &[Cow<[u8]>],
+    chunks: &[u64],
+    out_shape: &[u64],
+    axis: usize,
+    esize: usize,
+    dst: &mut [u8],
+) {
+    let outer: u64 = out_shape[..axis].iter().product();
+    let inner = out_shape[axis + 1..].iter().product::<u64>() as usize * esize;
+    let mut pos = 0;
+    for o in 0..outer as usize {
+        for (data, &chunk) in datas.iter().zip(chunks) {
+            let run = chunk as usize * inner;
+            dst[pos..pos + run].copy_from_slice(&data[o * run..(o + 1) * run]);
+            pos += run;
+        }
+    }
+}
+
+/// Reorders axes: output axis k is input axis `perm[k]`.
+fn permute(data: &[u8], shape: &[u64], perm: &[usize], esize: usize, dst: &mut [u8]) {
+    match esize {
+        1 => permute_typed::<1>(data, shape, perm, dst),
+        2 => permute_typed::<2>(data, shape, perm, dst),
+        4 => permute_typed::<4>(data, shape, perm, dst),
+        8 => permute_typed::<8>(data, shape, perm, dst),
+        _ => unreachable!("element sizes are 1, 2, 4 or 8"),
+    }
+}
+
+fn permute_typed<const N: usize>(data: &[u8], shape: &[u64], perm: &[usize], dst: &mut [u8]) {
+    let src: &[[u8; N]] = bytemuck::cast_slice(data);
+    let out: &mut [[u8; N]] = bytemuck::cast_slice_mut(dst);
+    let rank = shape.len();
+    // Input strides, in elements.
+    let mut in_strides = vec![1usize; rank];
+    for k in (0..rank.saturating_sub(1)).rev() {
+        in_strides[k] = in_strides[k + 1] * shape[k + 1] as usize;
+    }
+    let out_shape: Vec<usize> = perm.iter().map(|&p| shape[p] as usize).collect();
+    let strides: Vec<usize> = perm.iter().map(|&p| in_strides[p]).collect();
+    // Collapse to the 2-D case when only the last two axes are swapped over a batch.
+    if rank >= 2
+        && perm[..rank - 2].iter().enumerate().all(|(i, &p)| i == p)
+        && perm[rank - 2] == rank - 1
+    {
+        let rows = shape[rank - 2] as usize;
+        let cols = shape[rank - 1] as usize;
+        let batch = out.len() / (rows * cols).max(1);
+        for b in 0..batch {
+            let s = &src[b * rows * cols..(b + 1) * rows * cols];
+            let d = &mut out[b * rows * cols..(b + 1) * rows * cols];
+            transpose_2d(s, rows, cols, d);
+        }
+        return;
+    }
+    // General case: walk the output in order, innermost axis with a stride.
+    let last = rank - 1;
+    let inner_len = out_shape[last];
+    let inner_stride = strides[last];
+    let mut index = vec![0usize; rank];
+    let mut pos = 0;
+    while pos < out.len() {
+        let base: usize = index.iter().zip(&strides).map(|(i, s)| i * s).sum();
+        for j in 0..inner_len {
+            out[pos + j] = src[base + j * inner_stride];
+        }
+        pos += inner_len;
+        // Advance the odometer over the outer axes.
+        let mut k = last;
+        while k > 0 {
+            k -= 1;
+            index[k] += 1;
+            if index[k] < out_shape[k] {
+                break;
+            }
+            index[k] = 0;
+        }
+    }
+}
+
+/// Cache-blocked transpose of a `rows x cols` matrix into `cols x rows`.
+fn transpose_2d<T: Copy>(src: &[T], rows: usize, cols: usize, dst: &mut [T]) {
+    const B: usize = 32;
+    for r0 in (0..rows).step_by(B) {
+        let r1 = (r0 + B).min(rows);
+        for c0 in (0..cols).step_by(B) {
+            let c1 = (c0 + B).min(cols);
+            for r in r0..r1 {
+                let row = &src[r * cols..];
+                for c in c0..c1 {
+                    dst[c * rows + r] = row[c];
+                }
+            }
+        }
+    }
+}

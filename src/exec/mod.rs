@@ -1,0 +1,342 @@
+//! The executor: applies a checked [`Plan`] to a checkpoint. Output headers
+//! are laid out from the plan before any data is read; every output file is
+//! sized up front and memory-mapped, and tensors are evaluated in parallel
+//! straight into their final offsets. Everything is written under a
+//! temporary name beside the destination and renamed into place only when
+//! complete and flushed.
+
+pub mod convert;
+pub mod eval;
+pub mod layout;
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use memmap2::{Mmap, MmapMut};
+use rayon::prelude::*;
+
+use crate::checkpoint::Checkpoint;
+use crate::error::{Error, Result};
+use crate::plan::Plan;
+use eval::{Notes, SourceData};
+use layout::{Layout, OutFile};
+
+/// Options of `wmap run`.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Split the output into shards of at most this many bytes of data.
+    pub max_shard_size: Option<u64>,
+    /// Replace an existing destination.
+    pub force: bool,
+    /// Copy config.json, tokenizer files etc. into a folder destination.
+    pub extras: bool,
+    /// `__metadata__` entries to add (mapping name and hash).
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// Progress and cancellation shared with the command layer.
+#[derive(Debug, Default, Clone)]
+pub struct Control {
+    /// Set by a signal handler; checked between tensors.
+    pub cancel: Arc<AtomicBool>,
+    /// Bytes of output written so far.
+    pub written: Arc<AtomicU64>,
+}
+
+/// What a run did.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub files: Vec<PathBuf>,
+    pub bytes: u64,
+    /// Tensors in which a cast overflowed, with the element counts.
+    pub overflows: Vec<(String, u64)>,
+}
+
+/// Memory-mapped source shards.
+struct Sources {
+    maps: Vec<Mmap>,
+    /// (shard, start, end) of every tensor.
+    ranges: Vec<(usize, usize, usize)>,
+}
+
+impl SourceData for Sources {
+    fn bytes(&self, tensor: usize) -> &[u8] {
+        let (shard, start, end) = self.ranges[tensor];
+        &self.maps[shard][start..end]
+    }
+}
+
+fn map_sources(checkpoint: &Checkpoint) -> Result<Sources> {
+    let mut maps = Vec::new();
+    for shard in &checkpoint.shards {
+        let file = File::open(&shard.path).map_err(|e| Error::io(&shard.path, e))?;
+        let len = file
+            .metadata()
+            .map_err(|e| Error::io(&shard.path, e))?
+            .len();
+        if len != shard.file_len {
+            return Err(Error::checkpoint(
+                &shard.path,
+                "the file changed size since its header was read",
+            ));
+        }
+        // SAFETY: the file is opened read-only; a concurrent writer could change
+        // the bytes we read, but never their addresses or length checked above.
+        let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(&shard.path, e))?;
+        maps.push(map);
+    }
+    let ranges = checkpoint
+        .tensors
+        .iter()
+        .map(|t| (t.shard, t.offset as usize, (t.offset + t.nbytes) as usize))
+        .collect();
+    Ok(Sources { maps, ranges })
+}
+
+/// Removes a temporary path when dropped, unless committed.
+struct TempGuard {
+    path: PathBuf,
+    committed: bool,
+}
+
+impl Drop for TempGuard {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = if self.path.is_dir() {
+                fs::remove_dir_all(&self.path)
+            } else {
+                fs::remove_file(&self.path)
+            };
+        }
+    }
+}
+
+/// Checks that `dst` can be written: not inside the source, parent exists,
+/// not existing unless `force`.
+pub fn check_destination(src: &Checkpoint, src_path: &Path, dst: &Path, force: bool) -> Result<()> {
+    let parent = layout::parent_of(dst);
+    if !parent.is_dir() {
+        return Err(Error::Usage(format!(
+            "{}: the destination's parent folder does not exist or is not a folder",
+            dst.display()
+        )));
+    }
+    let canon_parent = fs::canonicalize(&parent).map_err(|e| Error::io(&parent, e))?;
+    let canon_dst = canon_parent.join(dst.file_name().unwrap_or_default());
+    let mut src_paths: Vec<PathBuf> = src.shards.iter().map(|s| s.path.clone()).collect();
+    src_paths.push(src_path.to_path_buf());
+    if src_path.is_dir() {
+        src_paths.push(src.dir.clone());
+    }
+    for p in src_paths {
+        if let Ok(canon_src) = fs::canonicalize(&p) {
+            let src_is_dir = canon_src.is_dir();
+            if canon_dst == canon_src || (src_is_dir && canon_dst.starts_with(&canon_src)) {
+                return Err(Error::Usage(format!(
+                    "{}: the destination is the source or inside it",
+                    dst.display()
+                )));
+            }
+        }
+    }
+    if dst.exists() && !force {
+        return Err(Error::Usage(format!(
+            "{}: already exists (use --force to replace it)",
+            dst.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Runs `plan` on `checkpoint`, writing `dst` atomically.
+pub fn run(
+    plan: &Plan,
+    checkpoint: &Checkpoint,
+    src_path: &Path,
+    dst: &Path,
+    options: &Options,
+    control: &Control,
+) -> Result<Report> {
+    check_destination(checkpoint, src_path, dst, options.force)?;
+    let single_file = dst.extension().is_some_and(|e| e == "safetensors");
+    let mut metadata = checkpoint.metadata();
+    metadata.extend(options.metadata.clone());
+    let layout = Layout::new(
+        plan,
+        &metadata,
+        if single_file {
+            None
+        } else {
+            options.max_shard_size
+        },
+    );
+    let sources = map_sources(checkpoint)?;
+
+    let parent = layout::parent_of(dst);
+    let base = dst
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| "out".into());
+    let temp = parent.join(format!(".{base}.wmap-tmp-{}", std::process::id()));
+    let mut guard = TempGuard {
+        path: temp.clone(),
+        committed: false,
+    };
+    let mut report = Report::default();
+    if single_file {
+        let file = &layout.files[0];
+        report.overflows = write_file(plan, file, &sources, &temp, control)?;
+    } else {
+        fs::create_dir(&temp).map_err(|e| Error::io(&temp, e))?;
+        for file in &layout.files {
+            let path = temp.join(&file.name);
+            report
+                .overflows
+                .extend(write_file(plan, file, &sources, &path, control)?);
+        }
+        if let Some(index) = layout.index_json() {
+            let path = temp.join("model.safetensors.index.json");
+            fs::write(&path, index).map_err(|e| Error::io(&path, e))?;
+        }
+        if options.extras {
+            copy_extras(&checkpoint.dir, &temp)?;
+        }
+        sync_dir(&temp)?;
+    }
+    if control.cancel.load(Ordering::SeqCst) {
+        return Err(Error::Interrupted);
+    }
+    replace(&temp, dst, options.force)?;
+    guard.committed = true;
+    sync_dir(&parent)?;
+    report.bytes = layout.files.iter().map(|f| f.data_len).sum();
+    report.files = if single_file {
+        vec![dst.to_path_buf()]
+    } else {
+        layout.files.iter().map(|f| dst.join(&f.name)).collect()
+    };
+    Ok(report)
+}
+
+/// Renames `temp` to `dst`; an existing `dst` (with `force`) is moved aside
+/// first and removed only after the new one is in place.
+fn replace(temp: &Path, dst: &Path, force: bool) -> Result<()> {
+    if force && (dst.exists() || dst.is_symlink()) {
+        let aside = temp.with_extension("old");
+        fs::rename(dst, &aside).map_err(|e| Error::io(dst, e))?;
+        if let Err(e) = fs::rename(temp, dst) {
+            let _ = fs::rename(&aside, dst);
+            return Err(Error::io(dst, e));
+        }
+        let _ = if aside.is_dir() {
+            fs::remove_dir_all(&aside)
+        } else {
+            fs::remove_file(&aside)
+        };
+        return Ok(());
+    }
+    fs::rename(temp, dst).map_err(|e| Error::io(dst, e))
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| Error::io(dir, e))
+}
+
+/// Writes one safetensors file: header, then every tensor evaluated into its place.
+fn write_file(
+    plan: &Plan,
+    file: &OutFile,
+    sources: &Sources,
+    path: &Path,
+    control: &Control,
+) -> Result<Vec<(String, u64)>> {
+    let header = file.header_bytes();
+    let total = header.len() as u64 + file.data_len;
+    let out = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(|e| Error::io(path, e))?;
+    out.set_len(total).map_err(|e| Error::io(path, e))?;
+    if total > 0 {
+        // SAFETY: the file was just created by us (create_new) and is not shared.
+        let mut map = unsafe { MmapMut::map_mut(&out) }.map_err(|e| Error::io(path, e))?;
+        let (head, mut data) = map.split_at_mut(header.len());
+        head.copy_from_slice(&header);
+        // Cut the data area into one disjoint slice per tensor (offsets are sorted).
+        let mut jobs = Vec::with_capacity(file.tensors.len());
+        let mut consumed = 0u64;
+        for placed in &file.tensors {
+            let (_, rest) = data.split_at_mut((placed.offset - consumed) as usize);
+            let (mine, rest) = rest.split_at_mut(placed.nbytes as usize);
+            jobs.push((placed.target, mine));
+            data = rest;
+            consumed = placed.offset + placed.nbytes;
+        }
+        let overflows: Vec<(String, u64)> = jobs
+            .into_par_iter()
+            .map(|(target, dst)| {
+                if control.cancel.load(Ordering::Relaxed) {
+                    return Err(Error::Interrupted);
+                }
+                let mut notes = Notes::default();
+                let t = &plan.targets[target];
+                eval::eval_into(&t.node, sources, dst, &mut notes);
+                control
+                    .written
+                    .fetch_add(dst.len() as u64, Ordering::Relaxed);
+                Ok((t.name.clone(), notes.overflows))
+            })
+            .collect::<Result<Vec<_>>>()?
+            .into_iter()
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        map.flush().map_err(|e| Error::io(path, e))?;
+        out.sync_all().map_err(|e| Error::io(path, e))?;
+        return Ok(overflows);
+    }
+    Ok(Vec::new())
+}
+
+/// Files beside the weights that belong with a converted checkpoint.
+fn is_extra(name: &str) -> bool {
+    if name.ends_with(".safetensors") || name.ends_with(".safetensors.index.json") {
+        return false;
+    }
+    matches!(
+        name,
+        "config.json"
+            | "params.json"
+            | "generation_config.json"
+            | "tokenizer.json"
+            | "tokenizer_config.json"
+            | "tokenizer.model"
+            | "special_tokens_map.json"
+            | "added_tokens.json"
+            | "vocab.json"
+            | "vocab.txt"
+            | "merges.txt"
+            | "chat_template.json"
+            | "chat_template.jinja"
+            | "preprocessor_config.json"
+    ) || name.starts_with("tokenizer")
+}
+
+fn copy_extras(src_dir: &Path, dst_dir: &Path) -> Result<()> {
+    let entries = fs::read_dir(src_dir).map_err(|e| Error::io(src_dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(src_dir, e))?;
+        let name = entry.file_name().to_string_lossy().to_string();
+        if is_extra(&name) && entry.path().is_file() {
+            let to = dst_dir.join(&name);
+            fs::copy(entry.path(), &to).map_err(|e| Error::io(&to, e))?;
+        }
+    }
+    Ok(())
+}
