@@ -121,7 +121,7 @@ pub fn run(args: &Args, color: bool) -> Result<Status, Error> {
     progress.finish();
     let report = result?;
     for (tensor, n) in &report.overflows {
-        eprintln!("warning: cast overflowed in `{tensor}`: {n} element(s) became infinite (or NaN for f8_e4m3)");
+        eprintln!("warning: cast overflowed in `{tensor}`: {n} element(s) became infinite (f8_e4m3: saturated to ±448)");
     }
     if !args.quiet {
         println!(

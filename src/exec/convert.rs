@@ -1,8 +1,8 @@
 //! Element conversions for `cast`, `add` and `mul`, bit-exact with torch:
 //! floats round to nearest-even (through the `half` crate for f16/bf16),
 //! 8-bit floats follow the OCP FP8 formats as torch implements them
-//! (`f8_e4m3` has no infinity: overflow gives NaN; `f8_e5m2` overflows to
-//! infinity), float to integer truncates toward zero and saturates (NaN
+//! (`f8_e4m3` has no infinity: overflow saturates to ±448; `f8_e5m2`
+//! overflows to infinity), float to integer truncates toward zero and saturates (NaN
 //! gives 0), anything to bool is `x != 0`.
 
 use half::{bf16, f16};
@@ -48,6 +48,7 @@ fn encode(dtype: DType, v: Value, out: &mut [u8]) -> bool {
             Value::F(f) => f.trunc().clamp(i128::MIN as f64, i128::MAX as f64) as i128,
         }
     };
+    let wrap = |v: Value| -> i128 { int(v) };
     let float = |v: Value| -> f64 {
         match v {
             Value::F(f) => f,
@@ -65,20 +66,15 @@ fn encode(dtype: DType, v: Value, out: &mut [u8]) -> bool {
                 Value::F(f) => (f != 0.0) as u8,
             }
         }
-        U8 => out[0] = int(v).clamp(0, u8::MAX as i128) as u8,
-        I8 => out[0] = int(v).clamp(i8::MIN as i128, i8::MAX as i128) as i8 as u8,
-        I16 => out.copy_from_slice(
-            &(int(v).clamp(i16::MIN as i128, i16::MAX as i128) as i16).to_le_bytes(),
-        ),
-        U16 => out.copy_from_slice(&(int(v).clamp(0, u16::MAX as i128) as u16).to_le_bytes()),
-        I32 => out.copy_from_slice(
-            &(int(v).clamp(i32::MIN as i128, i32::MAX as i128) as i32).to_le_bytes(),
-        ),
-        U32 => out.copy_from_slice(&(int(v).clamp(0, u32::MAX as i128) as u32).to_le_bytes()),
-        I64 => out.copy_from_slice(
-            &(int(v).clamp(i64::MIN as i128, i64::MAX as i128) as i64).to_le_bytes(),
-        ),
-        U64 => out.copy_from_slice(&(int(v).clamp(0, u64::MAX as i128) as u64).to_le_bytes()),
+        U8 => out[0] = wrap(v) as u8,
+        // Integers wrap (two's complement), as torch and numpy do.
+        I8 => out[0] = wrap(v) as i8 as u8,
+        I16 => out.copy_from_slice(&(wrap(v) as i16).to_le_bytes()),
+        U16 => out.copy_from_slice(&(wrap(v) as u16).to_le_bytes()),
+        I32 => out.copy_from_slice(&(wrap(v) as i32).to_le_bytes()),
+        U32 => out.copy_from_slice(&(wrap(v) as u32).to_le_bytes()),
+        I64 => out.copy_from_slice(&(wrap(v) as i64).to_le_bytes()),
+        U64 => out.copy_from_slice(&(wrap(v) as u64).to_le_bytes()),
         F8E4M3 => {
             let (b, overflow) = encode_f8(float(v), 4, 3, false);
             out[0] = b;
@@ -148,10 +144,11 @@ fn encode_f8(x: f64, exp_bits: u32, man_bits: u32, ieee: bool) -> (u8, bool) {
     } else {
         (exp_max_field, (1i32 << man_bits) - 2)
     };
+    // e5m2 overflows to infinity; e4m3 (no infinity) saturates to ±448, as torch does.
     let overflow_bits = if ieee {
         sign | ((exp_max_field as u8) << man_bits)
     } else {
-        sign | 0x7F
+        sign | 0x7E
     };
     let a = x.abs();
     if a.is_infinite() {
@@ -236,11 +233,22 @@ pub fn scale(dtype: DType, input: &[u8], out: &mut [u8], add: f64, mul: f64) -> 
     if dtype == DType::F64 {
         for (i, o) in input.chunks_exact(8).zip(out.chunks_exact_mut(8)) {
             let x = f64::from_le_bytes(i.try_into().expect("8 bytes"));
-            o.copy_from_slice(&(x * mul + add).to_le_bytes());
+            let y = if mul != 1.0 { x * mul } else { x + add };
+            o.copy_from_slice(&y.to_le_bytes());
         }
         return 0;
     }
-    let (add, mul) = (add as f32, mul as f32);
+    // torch's add converts the scalar to the tensor's dtype first; its mul
+    // keeps the scalar's original value (both then compute in f32).
+    let to_dtype = |c: f64| -> f32 {
+        let mut buf = [0u8; 8];
+        encode(dtype, Value::F(c), &mut buf[..size]);
+        match decode(dtype, &buf[..size]) {
+            Value::F(f) => f as f32,
+            Value::I(i) => i as f32,
+        }
+    };
+    let (add, mul) = (to_dtype(add), mul as f32);
     for (i, o) in input.chunks_exact(size).zip(out.chunks_exact_mut(size)) {
         let x = match decode(dtype, i) {
             Value::F(f) => f as f32,
@@ -273,7 +281,8 @@ mod tests {
             }
         }
         assert_eq!(decode_f8(0x7E, 4, 3, false), 448.0);
-        assert_eq!(encode_f8(1000.0, 4, 3, false), (0x7F, true));
+        assert_eq!(encode_f8(1000.0, 4, 3, false), (0x7E, true));
+        assert_eq!(encode_f8(-1000.0, 4, 3, false), (0xFE, true));
     }
 
     #[test]
