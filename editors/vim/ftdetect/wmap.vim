@@ -1,0 +1,2 @@
+" wmap tensor-name mapping files
+autocmd BufRead,BufNewFile *.wmap setfiletype wmap
