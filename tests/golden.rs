@@ -43,7 +43,11 @@ fn error_fixtures_render_as_stored() {
     let mut failures = Vec::new();
     for path in fixtures("tests/fixtures/check/err") {
         let (checked, loaded) = check(&path);
-        assert!(checked.plan.is_none(), "{}: expected problems", path.display());
+        assert!(
+            checked.plan.is_none(),
+            "{}: expected problems",
+            path.display()
+        );
         let codes: Vec<&str> = checked.diagnostics.iter().map(|d| d.code()).collect();
         let expected_code = path.file_stem().unwrap().to_str().unwrap();
         assert!(
@@ -51,7 +55,14 @@ fn error_fixtures_render_as_stored() {
             "{}: expected a `{expected_code}` diagnostic, got {codes:?}",
             path.display()
         );
-        let report = render(&checked.diagnostics, &loaded.sources, Style { color: false, width: 100 });
+        let report = render(
+            &checked.diagnostics,
+            &loaded.sources,
+            Style {
+                color: false,
+                width: 100,
+            },
+        );
         let golden = path.with_extension("txt");
         if bless {
             std::fs::write(&golden, &report).unwrap();
@@ -62,15 +73,30 @@ fn error_fixtures_render_as_stored() {
             failures.push(format!("--- {}\n{report}", golden.display()));
         }
     }
-    assert!(failures.is_empty(), "reports differ (WMAP_BLESS=1 to update):\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "reports differ (WMAP_BLESS=1 to update):\n{}",
+        failures.join("\n")
+    );
 }
 
 #[test]
 fn ok_fixtures_check_cleanly() {
     for path in fixtures("tests/fixtures/check/ok") {
         let (checked, loaded) = check(&path);
-        let report = render(&checked.diagnostics, &loaded.sources, Style { color: false, width: 100 });
-        assert!(checked.diagnostics.is_empty(), "{}:\n{report}", path.display());
+        let report = render(
+            &checked.diagnostics,
+            &loaded.sources,
+            Style {
+                color: false,
+                width: 100,
+            },
+        );
+        assert!(
+            checked.diagnostics.is_empty(),
+            "{}:\n{report}",
+            path.display()
+        );
         assert!(checked.plan.is_some());
     }
 }

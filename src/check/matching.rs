@@ -147,11 +147,11 @@ impl CompiledMatcher {
         if self.is_regex {
             for (i, group) in self.regex.capture_names().enumerate().skip(1) {
                 // The anchoring wrapper is a non-capturing group, so numbers are the author's.
+                // A named group is bound by its name only, so that `stack(name)`
+                // removes it from the binding without a numbered twin left behind.
                 if let Some(m) = caps.get(i) {
-                    binding.insert(i.to_string(), m.as_str().to_string());
-                    if let Some(g) = group {
-                        binding.insert(g.to_string(), m.as_str().to_string());
-                    }
+                    let key = group.map(String::from).unwrap_or_else(|| i.to_string());
+                    binding.insert(key, m.as_str().to_string());
                 }
             }
             return Some(binding);
@@ -175,7 +175,7 @@ impl CompiledMatcher {
                 .capture_names()
                 .enumerate()
                 .skip(1)
-                .flat_map(|(i, n)| std::iter::once(i.to_string()).chain(n.map(String::from)))
+                .map(|(i, n)| n.map(String::from).unwrap_or_else(|| i.to_string()))
                 .collect()
         } else {
             self.groups.clone()

@@ -197,12 +197,12 @@ impl Checker<'_> {
                 Some(cs.swap_remove(0))
             });
         }
-        let fallbacks: Vec<(usize, &CompiledMatcher)> = rules
+        let fallbacks: Vec<(usize, usize, &CompiledMatcher)> = rules
             .iter()
             .enumerate()
             .filter(|(i, _)| defs.rules[*i].fallback)
             .filter_map(|(i, c)| c.as_ref().map(|c| (i, c)))
-            .flat_map(|(i, c)| c.matchers.iter().map(move |m| (i, m)))
+            .flat_map(|(i, c)| c.matchers.iter().enumerate().map(move |(j, m)| (i, j, m)))
             .collect();
         let mut unmapped = Vec::new();
         for (ti, slot) in taken.iter_mut().enumerate() {
@@ -212,10 +212,10 @@ impl Checker<'_> {
             let name = &self.tensors[ti].name;
             let mut found: Vec<Claim> = fallbacks
                 .iter()
-                .filter_map(|(i, m)| {
+                .filter_map(|(i, j, m)| {
                     m.bind(name).map(|binding| Claim {
                         who: Claimant::Rule(*i),
-                        pattern: 0,
+                        pattern: *j,
                         span: m.span,
                         binding,
                     })
@@ -337,11 +337,20 @@ impl Checker<'_> {
                 let groups = &names[0];
                 for r in matching::template_refs(&t.value) {
                     if !groups.contains(&r) {
-                        out.push(Diagnostic::InvalidRegex {
-                            span: t.span,
-                            problem: format!(
+                        // A named group is referred to by its name, not its number.
+                        let named = r
+                            .parse::<usize>()
+                            .ok()
+                            .and_then(|i| matchers[0].regex.capture_names().nth(i).flatten());
+                        let problem = match named {
+                            Some(n) => format!("group {r} is named: write `${{{n}}}`"),
+                            None => format!(
                                 "the template refers to group `{r}`, which the regex does not have"
                             ),
+                        };
+                        out.push(Diagnostic::InvalidRegex {
+                            span: t.span,
+                            problem,
                         });
                         return None;
                     }
@@ -500,10 +509,13 @@ impl Checker<'_> {
         for tie in &defs.ties {
             matching::check_target_pattern(&tie.copy, out);
             let mut original = tie.original.clone();
-            // The original is matched like a source pattern, against target names.
+            // The original is matched like a source pattern, against target
+            // names; `{i + 1}` there matches i + 1, so i is the match minus 1.
+            let mut shifts = Vec::new();
             for part in &mut original.parts {
                 if let crate::syntax::PatternPart::Capture(c) = part {
                     if c.shift != 0 {
+                        shifts.push((c.name.clone(), c.shift));
                         c.shift = 0;
                     }
                 }
@@ -512,9 +524,29 @@ impl Checker<'_> {
                 continue;
             };
             let location = self.rule_location(tie.span);
-            let copies: Vec<(Target, Span)> = targets
+            let matched: Vec<(&Target, Binding)> = targets
                 .iter()
                 .filter_map(|(t, _)| m.bind(&t.name).map(|b| (t, b)))
+                .filter_map(|(t, mut b)| {
+                    for (name, shift) in &shifts {
+                        let v = b.get(name)?.parse::<i64>().ok()?.checked_sub(*shift)?;
+                        if v < 0 {
+                            return None;
+                        }
+                        b.insert(name.clone(), v.to_string());
+                    }
+                    Some((t, b))
+                })
+                .collect();
+            if matched.is_empty() {
+                out.push(Diagnostic::TieOriginalMissing {
+                    span: tie.original.span,
+                    name: tie.original.display(),
+                });
+                continue;
+            }
+            let copies: Vec<(Target, Span)> = matched
+                .into_iter()
                 .filter_map(|(t, b)| match render(&tie.copy, &b) {
                     Ok(name) => Some((
                         Target {
@@ -530,12 +562,6 @@ impl Checker<'_> {
                     }
                 })
                 .collect();
-            if copies.is_empty() {
-                out.push(Diagnostic::TieOriginalMissing {
-                    span: tie.original.span,
-                    name: tie.original.display(),
-                });
-            }
             targets.extend(copies);
         }
     }

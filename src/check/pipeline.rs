@@ -896,8 +896,9 @@ fn bad_args(call: &OpCall, problem: String) -> Diagnostic {
     }
 }
 
-/// Matches a call's arguments to parameter names: positional ones in order,
-/// named ones by name. Reports extra, unknown and repeated arguments.
+/// Matches a call's arguments to parameter names: named ones by name,
+/// positional ones in order, each to the first parameter not given yet.
+/// Reports extra, unknown and repeated arguments.
 pub fn bind_args<'c>(
     call: &'c OpCall,
     names: &[&str],
@@ -927,6 +928,11 @@ pub fn bind_args<'c>(
                 }
             },
             None => {
+                // A positional argument takes the next parameter not already
+                // given by name, so `slice(axis=0, 0, 64)` reads as written.
+                while slots.get(next_positional).is_some_and(Option::is_some) {
+                    next_positional += 1;
+                }
                 let i = next_positional;
                 next_positional += 1;
                 if i >= names.len() {

@@ -16,6 +16,10 @@ struct WmapParser;
 /// recover); an integer literal too large for 64 bits is reported and the
 /// rest of the file is still read.
 pub fn parse(file: FileId, text: &str) -> Result<Module, Vec<Diagnostic>> {
+    // Let pest record the literal tokens it tried (`->`, `]`, a closing
+    // quote), not only the rules, so that a syntax error can point at the
+    // token that is missing. The setting is global; files are small.
+    pest::set_error_detail(true);
     let pairs =
         WmapParser::parse(Rule::file, text).map_err(|e| vec![syntax_error(file, text, e)])?;
     let mut builder = Builder {
@@ -88,6 +92,7 @@ impl Builder {
             Rule::let_decl => {
                 let name = self.spanned_str(&next());
                 let value = self.expr(next());
+                let span = until(span, value.span);
                 Item::Let(LetDef { span, name, value })
             }
             Rule::cast_decl => {
@@ -107,6 +112,7 @@ impl Builder {
                         _ => body.push(self.op_call(p)),
                     }
                 }
+                let span = body.last().map_or(span, |c| until(span, c.span));
                 Item::Op(OpDef {
                     span,
                     name,
@@ -236,19 +242,22 @@ impl Builder {
     }
 
     fn op_call(&mut self, pair: Pair<Rule>) -> OpCall {
-        let span = self.span(&pair);
         let mut inner = pair.into_inner();
         let name = self.spanned_str(&inner.next().expect("op name"));
-        let args = match inner.next() {
-            Some(args) => args.into_inner().map(|a| self.arg(a)).collect(),
-            None => Vec::new(),
+        // From the name to the `)`: pest's own span of a call without
+        // arguments runs on over the blanks and comment after it.
+        let (span, args) = match inner.next() {
+            Some(args) => (
+                name.span.to(self.span(&args)),
+                args.into_inner().map(|a| self.arg(a)).collect(),
+            ),
+            None => (name.span, Vec::new()),
         };
         OpCall { span, name, args }
     }
 
     fn arg(&mut self, pair: Pair<Rule>) -> Arg {
-        let span = self.span(&pair);
-        let mut name = None;
+        let mut name: Option<Spanned<String>> = None;
         let mut value = None;
         for p in pair.into_inner() {
             match p.as_rule() {
@@ -256,11 +265,13 @@ impl Builder {
                 _ => value = Some(self.value(p)),
             }
         }
-        Arg {
-            span,
-            name,
-            value: value.expect("grammar guarantees a value"),
-        }
+        let value: ArgValue = value.expect("grammar guarantees a value");
+        // The value's own span ends at its last token, pest's at the blanks after it.
+        let span = match &name {
+            Some(n) => n.span.to(value.span()),
+            None => value.span(),
+        };
+        Arg { span, name, value }
     }
 
     fn value(&mut self, pair: Pair<Rule>) -> ArgValue {
@@ -295,7 +306,12 @@ impl Builder {
     fn expr(&mut self, pair: Pair<Rule>) -> Expr {
         let span = self.span(&pair);
         match pair.as_rule() {
-            Rule::expr | Rule::sum | Rule::product => {
+            Rule::expr
+            | Rule::sum
+            | Rule::product
+            | Rule::inner_expr
+            | Rule::inner_sum
+            | Rule::inner_product => {
                 let mut inner = pair.into_inner();
                 let mut acc = self.expr(inner.next().expect("operand"));
                 while let Some(op) = inner.next() {
@@ -311,6 +327,17 @@ impl Builder {
                     acc = Expr { span, kind };
                 }
                 acc
+            }
+            Rule::paren => {
+                let inner = pair
+                    .into_inner()
+                    .next()
+                    .expect("grammar guarantees an expression");
+                let inner = self.expr(inner);
+                Expr {
+                    span,
+                    kind: inner.kind,
+                }
             }
             Rule::unary => {
                 let mut inner: Vec<Pair<Rule>> = pair.into_inner().collect();
@@ -340,7 +367,7 @@ impl Builder {
             Rule::shape_ref => {
                 let index = pair
                     .into_inner()
-                    .find(|p| p.as_rule() == Rule::expr)
+                    .find(|p| p.as_rule() == Rule::inner_expr)
                     .expect("shape index");
                 Expr {
                     span,
@@ -349,6 +376,14 @@ impl Builder {
             }
             other => unreachable!("not an expression: {other:?}"),
         }
+    }
+}
+
+/// `span`, ending where `end` ends.
+fn until(span: Span, end: Span) -> Span {
+    Span {
+        end: end.end,
+        ..span
     }
 }
 
@@ -391,27 +426,63 @@ fn unescape(raw: &str) -> String {
 }
 
 /// Turns pest's error into plain words: what was expected, what was found.
+/// pest's report names the rules it tried at the last place a rule was
+/// tried; the literal tokens it tried (`->`, `]`, a closing quote) often
+/// failed further on, and that further place is where the error is.
 fn syntax_error(file: FileId, text: &str, error: pest::error::Error<Rule>) -> Diagnostic {
     use pest::error::{ErrorVariant, InputLocation};
-    let start = match error.location {
+    let rule_pos = match error.location {
         InputLocation::Pos(p) => p,
         InputLocation::Span((s, _)) => s,
     };
-    let found = describe_found(&text[start.min(text.len())..]);
-    let end = (start + found.1).min(text.len());
-    let mut expected: Vec<&'static str> = match &error.variant {
-        ErrorVariant::ParsingError { positives, .. } => {
-            positives.iter().filter_map(|r| describe_rule(*r)).collect()
+    let attempts = error.parse_attempts();
+    let start = attempts
+        .as_ref()
+        .map_or(rule_pos, |a| a.max_position.max(rule_pos))
+        .min(text.len());
+    let mut expected: Vec<&'static str> = Vec::new();
+    if let ErrorVariant::ParsingError { positives, .. } = &error.variant {
+        if rule_pos == start {
+            expected.extend(positives.iter().filter_map(|r| describe_rule(*r)));
         }
-        ErrorVariant::CustomError { .. } => Vec::new(),
-    };
+    }
+    if let Some(a) = attempts.as_ref().filter(|a| a.max_position == start) {
+        let tokens = a.expected_tokens();
+        expected.extend(tokens.iter().filter_map(|t| describe_token(&t.to_string())));
+    }
+    // A quote that starts a pattern, string or statement is said by those words.
+    if expected
+        .iter()
+        .any(|e| e.contains("quoted") || *e == "a statement")
+    {
+        expected.retain(|e| *e != "`\"`");
+    }
     expected.sort_unstable();
     expected.dedup();
+    let found = describe_found(&text[start..]);
+    let end = (start + found.1).min(text.len());
     Diagnostic::Syntax {
         span: Span::new(file, start..end),
         expected: expected.into_iter().map(String::from).collect(),
         found: found.0,
     }
+}
+
+/// The words for a literal token pest tried, or `None` for blanks and for
+/// pieces of names and numbers, which the rules' words already cover.
+fn describe_token(token: &str) -> Option<&'static str> {
+    Some(match token {
+        "\n" | "\r\n" | "\r" => "the end of the line",
+        "->" => "`->`",
+        "|" => "`|`",
+        "," => "`,`",
+        "=" => "`=`",
+        ")" => "`)`",
+        "]" => "`]`",
+        "}" => "`}`",
+        "\"" => "`\"`",
+        _ => return None,
+    })
 }
 
 /// What the text at an error position is, in words, and how long it is.
@@ -437,8 +508,17 @@ fn describe_found(rest: &str) -> (String, usize) {
 fn describe_rule(r: Rule) -> Option<&'static str> {
     Some(match r {
         Rule::EOI | Rule::nl => "the end of the line",
-        Rule::version_decl | Rule::kw_wmap => "`wmap 1`",
-        Rule::target_decl
+        // Keywords that only start a statement are one of "a statement".
+        Rule::file
+        | Rule::version_decl
+        | Rule::kw_wmap
+        | Rule::kw_target
+        | Rule::kw_use
+        | Rule::kw_let
+        | Rule::kw_cast
+        | Rule::kw_op
+        | Rule::kw_tie
+        | Rule::target_decl
         | Rule::use_decl
         | Rule::let_decl
         | Rule::cast_decl
@@ -465,7 +545,15 @@ fn describe_rule(r: Rule) -> Option<&'static str> {
         Rule::arg | Rule::arg_name => "an argument",
         Rule::list => "a list",
         Rule::float => "a number",
-        Rule::expr | Rule::sum | Rule::product | Rule::unary | Rule::neg => "an expression",
+        Rule::expr
+        | Rule::sum
+        | Rule::product
+        | Rule::inner_expr
+        | Rule::inner_sum
+        | Rule::inner_product
+        | Rule::paren
+        | Rule::unary
+        | Rule::neg => "an expression",
         Rule::int => "an integer",
         Rule::ident => "a name",
         Rule::config_ref | Rule::kw_config => "`config.KEY`",
@@ -474,12 +562,6 @@ fn describe_rule(r: Rule) -> Option<&'static str> {
         Rule::coalesce_op => "`??`",
         Rule::add_op => "`+` or `-`",
         Rule::mul_op => "`*` or `/`",
-        Rule::kw_target => "`target`",
-        Rule::kw_use => "`use`",
-        Rule::kw_let => "`let`",
-        Rule::kw_cast => "`cast`",
-        Rule::kw_op => "`op`",
-        Rule::kw_tie => "`tie`",
         Rule::kw_drop => "`drop`",
         Rule::kw_fallback => "`fallback`",
         _ => return None,

@@ -65,11 +65,31 @@ pub fn llama() -> Preset {
         let p = format!("model.layers.{i}");
         tensors.extend([
             t(format!("{p}.input_layernorm.weight"), DType::BF16, &[64]),
-            t(format!("{p}.post_attention_layernorm.weight"), DType::BF16, &[64]),
-            t(format!("{p}.self_attn.q_proj.weight"), DType::BF16, &[64, 64]),
-            t(format!("{p}.self_attn.k_proj.weight"), DType::BF16, &[32, 64]),
-            t(format!("{p}.self_attn.v_proj.weight"), DType::BF16, &[32, 64]),
-            t(format!("{p}.self_attn.o_proj.weight"), DType::BF16, &[64, 64]),
+            t(
+                format!("{p}.post_attention_layernorm.weight"),
+                DType::BF16,
+                &[64],
+            ),
+            t(
+                format!("{p}.self_attn.q_proj.weight"),
+                DType::BF16,
+                &[64, 64],
+            ),
+            t(
+                format!("{p}.self_attn.k_proj.weight"),
+                DType::BF16,
+                &[32, 64],
+            ),
+            t(
+                format!("{p}.self_attn.v_proj.weight"),
+                DType::BF16,
+                &[32, 64],
+            ),
+            t(
+                format!("{p}.self_attn.o_proj.weight"),
+                DType::BF16,
+                &[64, 64],
+            ),
             t(format!("{p}.mlp.gate_proj.weight"), DType::BF16, &[176, 64]),
             t(format!("{p}.mlp.up_proj.weight"), DType::BF16, &[176, 64]),
             t(format!("{p}.mlp.down_proj.weight"), DType::BF16, &[64, 176]),
@@ -129,7 +149,8 @@ pub fn preset(name: &str) -> Preset {
         "moe_gap" => moe(&[(1, 2)]),
         "moe_partial" => {
             let mut p = moe(&[]);
-            p.tensors.retain(|(n, _, _)| n != "model.layers.1.block_sparse_moe.experts.2.w3.weight");
+            p.tensors
+                .retain(|(n, _, _)| n != "model.layers.1.block_sparse_moe.experts.2.w3.weight");
             p
         }
         "mixed" => mixed(),
@@ -178,11 +199,20 @@ impl Preset {
             .enumerate()
             .map(|(k, (n, d, s))| {
                 let len = s.iter().product::<u64>() as usize * d.size();
-                (n.clone(), *d, s.clone(), pseudo_random_bytes(len, k as u64, *d))
+                (
+                    n.clone(),
+                    *d,
+                    s.clone(),
+                    pseudo_random_bytes(len, k as u64, *d),
+                )
             })
             .collect();
         write_safetensors(&dir.join("model.safetensors"), &datas);
-        std::fs::write(dir.join("config.json"), serde_json::to_string_pretty(&self.config).unwrap()).unwrap();
+        std::fs::write(
+            dir.join("config.json"),
+            serde_json::to_string_pretty(&self.config).unwrap(),
+        )
+        .unwrap();
     }
 }
 
@@ -239,7 +269,10 @@ pub fn write_safetensors(path: &Path, tensors: &[(String, DType, Vec<u64>, Vec<u
         .iter()
         .map(|(n, d, s, b)| {
             let shape: Vec<usize> = s.iter().map(|&x| x as usize).collect();
-            (n.clone(), safetensors::tensor::TensorView::new(st_dtype(*d), shape, b).unwrap())
+            (
+                n.clone(),
+                safetensors::tensor::TensorView::new(st_dtype(*d), shape, b).unwrap(),
+            )
         })
         .collect();
     safetensors::tensor::serialize_to_file(views, None, path).unwrap();
