@@ -70,7 +70,9 @@ const CAPTURE_NAMES: [&str; 6] = ["i", "j", "k", "l", "m", "n"];
 
 /// Groups names by skeleton, in order of first appearance.
 pub fn collapse<S: AsRef<str>>(names: &[S]) -> Vec<Group> {
-    let mut by_skeleton: BTreeMap<String, (usize, Vec<usize>, Vec<Vec<u64>>)> = BTreeMap::new();
+    // skeleton -> (first index, member indices, numeric values of each member)
+    type Members = (usize, Vec<usize>, Vec<Vec<u64>>);
+    let mut by_skeleton: BTreeMap<String, Members> = BTreeMap::new();
     for (idx, name) in names.iter().enumerate() {
         let (skel, values) = skeleton(name.as_ref());
         let entry = by_skeleton

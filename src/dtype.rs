@@ -133,8 +133,7 @@ impl DType {
             (Some((e1, m1)), Some((e2, m2))) => e1 <= e2 && m1 <= m2,
             (Some(_), None) => false,
             (None, Some((_, m))) => {
-                let (signed, bits) = self.int_format().expect("not a float");
-                let _ = signed;
+                let (_, bits) = self.int_format().expect("not a float");
                 bits <= m + 1
             }
             (None, None) => {

@@ -326,8 +326,7 @@ fn template_pieces(t: &str) -> Vec<TemplatePiece<'_>> {
 
 fn first_line(s: &str) -> String {
     s.lines()
-        .filter(|l| !l.trim().is_empty())
-        .last()
+        .rfind(|l| !l.trim().is_empty())
         .unwrap_or(s)
         .trim()
         .to_string()

@@ -42,7 +42,7 @@ pub fn check(loaded: &Loaded, tensors: &[TensorInfo], config: &Config) -> Checke
         // checkpoint would only add noise.
         return Checked {
             plan: None,
-            diagnostics: finish(out, &loaded.sources),
+            diagnostics: finish(out),
             rules: 0,
         };
     }
@@ -63,7 +63,7 @@ pub fn check(loaded: &Loaded, tensors: &[TensorInfo], config: &Config) -> Checke
         },
     };
     let plan = checker.plan(&defs, &mut out);
-    let diagnostics = finish(out, &loaded.sources);
+    let diagnostics = finish(out);
     Checked {
         plan: if diagnostics.is_empty() { plan } else { None },
         diagnostics,
@@ -73,13 +73,12 @@ pub fn check(loaded: &Loaded, tensors: &[TensorInfo], config: &Config) -> Checke
 
 /// Orders diagnostics by place and drops repeats of one problem at one place
 /// (a rule that fails for every layer is reported once).
-fn finish(mut out: Vec<Diagnostic>, sources: &SourceMap) -> Vec<Diagnostic> {
+fn finish(mut out: Vec<Diagnostic>) -> Vec<Diagnostic> {
     let key = |d: &Diagnostic| {
         d.primary_span()
             .map(|s| (0, s.file.0, s.start, s.end))
             .unwrap_or((1, 0, 0, 0))
     };
-    let _ = sources;
     out.sort_by_key(key);
     let mut seen = std::collections::HashSet::new();
     out.retain(|d| match d.primary_span() {
@@ -263,7 +262,7 @@ impl Checker<'_> {
                 }
                 continue;
             }
-            targets.extend(self.run_rule(rule, compiled, groups, out));
+            targets.extend(self.run_rule(rule, groups, out));
         }
         let mut dropped = Vec::new();
         for (d, drop) in defs.drops.iter().enumerate() {
@@ -385,7 +384,6 @@ impl Checker<'_> {
     fn run_rule(
         &self,
         rule: &Rule,
-        compiled: &Compiled,
         groups: BTreeMap<Binding, Vec<Option<usize>>>,
         out: &mut Vec<Diagnostic>,
     ) -> Vec<(Target, Span)> {
@@ -415,7 +413,6 @@ impl Checker<'_> {
                 .collect();
             instances.push(Instance::new(binding, lanes));
         }
-        let _ = compiled;
         let Some(instances) =
             self.pipelines
                 .run(&rule.pipeline, instances, &[], &mut Vec::new(), out)

@@ -151,7 +151,7 @@ impl Pipelines<'_> {
         stack: &mut Vec<String>,
         out: &mut Vec<Diagnostic>,
     ) -> Option<Vec<Instance>> {
-        if stack.iter().any(|s| *s == def.name.value) || stack.len() > 64 {
+        if stack.contains(&def.name.value) || stack.len() > 64 {
             return None; // reported by the static recursion check
         }
         let names: Vec<&str> = def.params.iter().map(|p| p.value.as_str()).collect();
@@ -224,8 +224,8 @@ impl Pipelines<'_> {
                         (0, 1)
                     }
                     (Some(a), Some(b)) => {
-                        let a = self.axis(call, a, scope, &lane, rank, out)?;
-                        let b = self.axis(call, b, scope, &lane, rank, out)?;
+                        let a = self.axis(a, scope, &lane, rank, out)?;
+                        let b = self.axis(b, scope, &lane, rank, out)?;
                         (a, b)
                     }
                     _ => {
@@ -347,7 +347,7 @@ impl Pipelines<'_> {
                     out.push(bad_args(call, "needs `axis`, `start` and `end`".into()));
                     return None;
                 };
-                let axis = self.axis(call, axis, scope, &lane, rank, out)?;
+                let axis = self.axis(axis, scope, &lane, rank, out)?;
                 let dim = shape[axis] as i64;
                 let from_end = |v: i64| if v < 0 { v + dim } else { v };
                 let start = from_end(self.int(start, scope, out)?);
@@ -442,7 +442,7 @@ impl Pipelines<'_> {
             return None;
         };
         let rank = lane.shape.len();
-        let axis = self.axis(call, axis, scope, lane, rank, out)?;
+        let axis = self.axis(axis, scope, lane, rank, out)?;
         let dim = lane.shape[axis];
         let tensor = node_name(self.sources, lane);
         let sizes: Vec<u64> = match (slots[1], slots[2]) {
@@ -545,11 +545,9 @@ impl Pipelines<'_> {
             ));
             return None;
         };
-        let Some(first) = lanes.first() else {
-            return None;
-        };
+        let first = lanes.first()?;
         let rank = first.shape.len();
-        let axis = self.axis(call, axis, scope, first, rank, out)?;
+        let axis = self.axis(axis, scope, first, rank, out)?;
         if lanes.len() == 1 {
             return lanes.into_iter().next();
         }
@@ -745,13 +743,11 @@ impl Pipelines<'_> {
                 return None;
             }
             let scope = self.scope(params, &inst);
-            let Some(first) = inst.lanes.first() else {
-                return None;
-            };
+            let first = inst.lanes.first()?;
             let rank = first.shape.len();
             let axis = match slots[1] {
                 None => 0,
-                Some(a) => self.axis(call, a, &scope, first, rank, out)?,
+                Some(a) => self.axis(a, &scope, first, rank, out)?,
             };
             if rank == 0 {
                 out.push(Diagnostic::AxisOutOfRange {
@@ -834,7 +830,6 @@ impl Pipelines<'_> {
 
     fn axis(
         &self,
-        call: &OpCall,
         value: &ArgValue,
         scope: &Scope,
         lane: &Node,
@@ -845,7 +840,6 @@ impl Pipelines<'_> {
         match normalize_axis(v, rank) {
             Some(a) => Some(a),
             None => {
-                let _ = call;
                 out.push(Diagnostic::AxisOutOfRange {
                     span: value.span(),
                     tensor: node_name(self.sources, lane),

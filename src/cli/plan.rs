@@ -2,7 +2,6 @@
 
 use super::common::{human_bytes, Inputs, Status};
 use super::SourceArgs;
-use crate::collapse;
 use crate::error::Error;
 
 #[derive(Debug, clap::Args)]
@@ -28,7 +27,6 @@ pub fn run(args: &Args, color: bool) -> Result<Status, Error> {
         println!("{text}");
         return Ok(Status::Ok);
     }
-    let _ = collapse::ranges;
     for t in &plan.targets {
         println!(
             "{}  {}  {}  <- {}",

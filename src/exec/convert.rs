@@ -132,7 +132,8 @@ fn decode_f8(byte: u8, exp_bits: u32, man_bits: u32, ieee: bool) -> f64 {
 /// Rounds to nearest-even into an 8-bit float; returns (bits, overflowed).
 fn encode_f8(x: f64, exp_bits: u32, man_bits: u32, ieee: bool) -> (u8, bool) {
     let sign: u8 = if x.is_sign_negative() { 0x80 } else { 0 };
-    let nan = if ieee { 0x7F } else { 0x7F };
+    // Both formats encode NaN as S.1111.111 (e4m3) / S.11111.11 (e5m2).
+    let nan = 0x7F;
     if x.is_nan() {
         return (nan, false);
     }
