@@ -10,6 +10,7 @@ use std::path::{Component, Path, PathBuf};
 
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::dtype::DType;
@@ -240,23 +241,25 @@ pub fn is_plain_file_name(name: &str) -> bool {
 }
 
 /// The header's top-level entries in file order, keeping duplicates so they
-/// can be reported (a plain map would silently keep the last one).
-struct Entries(Vec<(String, Value)>);
+/// can be reported (a plain map would silently keep the last one). Values are
+/// kept as raw JSON text and parsed by [`parse_entry`]: the well-formed case
+/// goes straight into typed fields, without building a `Value` tree.
+struct Entries<'a>(Vec<(String, &'a RawValue)>);
 
-impl<'de> Deserialize<'de> for Entries {
+impl<'de> Deserialize<'de> for Entries<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
         struct V;
         impl<'de> Visitor<'de> for V {
-            type Value = Entries;
+            type Value = Entries<'de>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a JSON object")
             }
             fn visit_map<A: MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> std::result::Result<Entries, A::Error> {
-                let mut out = Vec::new();
-                while let Some((k, v)) = map.next_entry::<String, Value>()? {
+            ) -> std::result::Result<Entries<'de>, A::Error> {
+                let mut out = Vec::with_capacity(map.size_hint().unwrap_or(0));
+                while let Some((k, v)) = map.next_entry::<String, &'de RawValue>()? {
                     out.push((k, v));
                 }
                 Ok(Entries(out))
@@ -264,6 +267,15 @@ impl<'de> Deserialize<'de> for Entries {
         }
         d.deserialize_map(V)
     }
+}
+
+/// A well-formed tensor entry, parsed without an intermediate `Value`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEntry<'a> {
+    dtype: &'a str,
+    shape: Vec<u64>,
+    data_offsets: [u64; 2],
 }
 
 /// Reads and validates the header of one safetensors file.
@@ -311,10 +323,16 @@ pub fn read_header(path: &Path, shard: usize) -> Result<(Shard, Vec<TensorInfo>)
             return Err(Error::tensor(path, &name, "appears twice in the header"));
         }
         if name == "__metadata__" {
+            let value: Value = serde_json::from_str(value.get()).map_err(|e| {
+                Error::checkpoint(
+                    path,
+                    format!("the header's __metadata__ is not valid JSON: {e}"),
+                )
+            })?;
             metadata = parse_metadata(path, &value)?;
             continue;
         }
-        let (dtype, shape, begin, end) = parse_entry(path, &name, &value)?;
+        let (dtype, shape, begin, end) = parse_entry(path, &name, value)?;
         let numel = shape
             .iter()
             .try_fold(1u64, |a, &d| a.checked_mul(d))
@@ -402,8 +420,17 @@ fn parse_metadata(path: &Path, value: &Value) -> Result<BTreeMap<String, String>
         .collect()
 }
 
-fn parse_entry(path: &Path, name: &str, value: &Value) -> Result<(DType, Vec<u64>, u64, u64)> {
+fn parse_entry(path: &Path, name: &str, raw: &RawValue) -> Result<(DType, Vec<u64>, u64, u64)> {
     let bad = |problem: String| Error::tensor(path, name, problem);
+    if let Ok(e) = serde_json::from_str::<RawEntry>(raw.get()) {
+        let dtype = DType::from_safetensors(e.dtype)
+            .ok_or_else(|| bad(format!("unknown dtype `{}`", e.dtype)))?;
+        return Ok((dtype, e.shape, e.data_offsets[0], e.data_offsets[1]));
+    }
+    // Not the usual form: parse it loosely to say what is wrong with it.
+    let value: Value = serde_json::from_str(raw.get())
+        .map_err(|e| bad(format!("its header entry is not valid JSON: {e}")))?;
+    let value = &value;
     let obj = value
         .as_object()
         .ok_or_else(|| bad("its header entry is not an object".into()))?;
@@ -449,5 +476,73 @@ mod tests {
         assert!(!is_plain_file_name("a/b.safetensors"));
         assert!(!is_plain_file_name(".."));
         assert!(!is_plain_file_name(""));
+    }
+
+    /// Writes a file with the given header text and `data` bytes of data, and
+    /// returns the error message of reading it (or "ok").
+    fn read(header: &str, data: usize) -> String {
+        let dir = std::env::temp_dir().join(format!("wmap-header-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(format!("{:x}.safetensors", header.len() * 131 + data));
+        let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+        bytes.extend(header.as_bytes());
+        bytes.resize(bytes.len() + data, 0);
+        std::fs::write(&path, bytes).unwrap();
+        let result = read_header(&path, 0);
+        std::fs::remove_file(&path).ok();
+        match result {
+            Ok(_) => "ok".into(),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn well_formed_and_malformed_entries() {
+        let ok = r#"{"__metadata__":{"format":"pt"},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#;
+        assert_eq!(read(ok, 8), "ok");
+        let cases = [
+            (
+                r#"{"a":{"shape":[2],"data_offsets":[0,8]}}"#,
+                "no `dtype` string",
+            ),
+            (
+                r#"{"a":{"dtype":"F99","shape":[2],"data_offsets":[0,8]}}"#,
+                "unknown dtype `F99`",
+            ),
+            (
+                r#"{"a":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}}"#,
+                "shape dimension -2",
+            ),
+            (
+                r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0]}}"#,
+                "two entries",
+            ),
+            (
+                r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}}"#,
+                "needs 8 bytes",
+            ),
+            (
+                r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}}"#,
+                "run past the end",
+            ),
+            (r#"{"a":[1,2]}"#, "not an object"),
+            (
+                r#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#,
+                "appears twice",
+            ),
+            (
+                r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#,
+                "overlaps",
+            ),
+            (r#"{"__metadata__":{"format":3}}"#, "metadata"),
+            ("[1,2]", "not a JSON object"),
+        ];
+        for (header, expected) in cases {
+            let message = read(header, 8);
+            assert!(
+                message.contains(expected),
+                "{header}: expected `{expected}` in `{message}`"
+            );
+        }
     }
 }
