@@ -12,6 +12,7 @@ pub mod diagnostics;
 pub mod dtype;
 pub mod error;
 pub mod exec;
+pub mod inspect;
 pub mod loader;
 pub mod plan;
 pub mod source;

@@ -885,3 +885,142 @@ fn shipped_gpt2_mapping_checks_against_the_transformers_fixture() {
     assert_eq!(q["shape"], serde_json::json!([64, 64]));
     assert_eq!(q["dtype"], "f32");
 }
+
+// ---------------------------------------------------------------- inspect
+
+#[test]
+fn inspect_collapses_layers_into_patterns_with_totals() {
+    let fx = Fixture::gpt2();
+    let out = stdout_of(&wmap().arg("inspect").arg(fx.model()).assert().success());
+    // Totals computed independently by the safetensors crate.
+    let bytes = std::fs::read(fx.model().join("model.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let n = st.names().len();
+    let params: usize = st
+        .tensors()
+        .iter()
+        .map(|(_, v)| v.shape().iter().product::<usize>())
+        .sum();
+    let layers = common::gpt2().config.as_object().unwrap()["n_layer"]
+        .as_u64()
+        .unwrap();
+    let c_attn = st.tensor("transformer.h.0.attn.c_attn.weight").unwrap();
+    let line = out
+        .lines()
+        .find(|l| {
+            l.starts_with(&format!(
+                "transformer.h.{{0..{}}}.attn.c_attn.weight ",
+                layers - 1
+            ))
+        })
+        .unwrap_or_else(|| panic!("no c_attn pattern in\n{out}"));
+    let fields: Vec<&str> = line.split("  ").filter(|f| !f.trim().is_empty()).collect();
+    assert_eq!(fields[1].trim(), format!("{:?}", c_attn.shape()));
+    assert_eq!(fields[2].trim(), "f32");
+    assert_eq!(fields[3].trim(), format!("x{layers}"));
+    let total = out
+        .lines()
+        .rev()
+        .find(|l| l.contains(" tensors in "))
+        .unwrap();
+    assert!(total.starts_with(&format!("{n} tensors in ")), "{total}");
+    assert!(
+        total.contains(&wmap::inspect::human_count(params as u64)),
+        "{total} should give {params} parameters"
+    );
+    // Every tensor is in exactly one line's count.
+    let counted: usize = out
+        .lines()
+        .filter(|l| !l.contains(" tensors in ") && !l.starts_with("metadata:"))
+        .map(|l| {
+            l.rsplit_once(" x")
+                .and_then(|(_, c)| c.parse::<usize>().ok())
+                .unwrap_or(1)
+        })
+        .sum();
+    assert_eq!(counted, n);
+}
+
+#[test]
+fn inspect_json_splits_a_pattern_whose_shapes_differ() {
+    let fx = Fixture::gpt2();
+    // Layer 1's bias is longer than layer 0's: one pattern would hide that.
+    let path = fx.path("odd.safetensors");
+    common::write_safetensors(
+        &path,
+        &[
+            ("h.0.bias".into(), DType::F32, vec![4], vec![0; 16]),
+            ("h.1.bias".into(), DType::F32, vec![8], vec![0; 32]),
+            ("h.2.bias".into(), DType::F32, vec![4], vec![0; 16]),
+            ("h.0.w".into(), DType::BF16, vec![2, 3], vec![0; 12]),
+            ("h.1.w".into(), DType::BF16, vec![2, 3], vec![0; 12]),
+        ],
+    );
+    let out = stdout_of(
+        &wmap()
+            .args(["inspect", "--json"])
+            .arg(&path)
+            .assert()
+            .success(),
+    );
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["tensors"], 5);
+    assert_eq!(v["parameters"], 4 + 8 + 4 + 6 + 6);
+    assert_eq!(v["bytes"], 16 + 32 + 16 + 12 + 12);
+    assert_eq!(v["dtypes"]["bf16"]["tensors"], 2);
+    assert_eq!(v["dtypes"]["f32"]["bytes"], 64);
+    let groups: Vec<(String, Value, String, u64)> = v["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            (
+                g["pattern"].as_str().unwrap().to_string(),
+                g["shape"].clone(),
+                g["dtype"].as_str().unwrap().to_string(),
+                g["count"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert!(
+        groups.contains(&(
+            "h.{0,2}.bias".into(),
+            serde_json::json!([4]),
+            "f32".into(),
+            2
+        )),
+        "{groups:?}"
+    );
+    assert!(
+        groups.contains(&("h.1.bias".into(), serde_json::json!([8]), "f32".into(), 1)),
+        "{groups:?}"
+    );
+    assert!(
+        groups.contains(&(
+            "h.{0..1}.w".into(),
+            serde_json::json!([2, 3]),
+            "bf16".into(),
+            2
+        )),
+        "{groups:?}"
+    );
+    assert_eq!(groups.len(), 3);
+}
+
+#[test]
+fn inspect_of_a_missing_or_broken_checkpoint_is_an_error() {
+    let fx = Fixture::gpt2();
+    wmap()
+        .arg("inspect")
+        .arg(fx.path("nothing"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("nothing"));
+    let bad = fx.write("bad.safetensors", [200u8, 0, 0, 0, 0, 0, 0, 0, b'{']);
+    wmap()
+        .arg("inspect")
+        .arg(&bad)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("header claims 200 bytes"));
+}

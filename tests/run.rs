@@ -374,3 +374,168 @@ fn a_mapping_with_problems_writes_nothing() {
     assert_eq!(leftovers.len(), 2, "{leftovers:?}");
     let _ = src;
 }
+
+// ------------------------------------------------ failures and interruptions
+//
+// Debug builds of wmap (the ones tests run) honour `WMAP_FAULT`: an injected
+// error, pause or sleep after N tensors are written (see src/exec/mod.rs).
+
+/// Every entry of `dir`, recursively, with file contents.
+fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p.clone());
+                out.push((p, Vec::new()));
+            } else {
+                out.push((p.clone(), std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The destinations a failure test tries: one file, a folder, a sharded folder,
+/// and an existing folder replaced with --force.
+fn destinations() -> Vec<(&'static str, Vec<&'static str>)> {
+    vec![
+        ("out.safetensors", vec![]),
+        ("out", vec![]),
+        ("out", vec!["--max-shard-size", "100B"]),
+        ("existing", vec!["--force", "--max-shard-size", "100B"]),
+    ]
+}
+
+fn failure_fixture() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    layered(dir.path());
+    std::fs::write(dir.path().join("fwd.wmap"), FORWARD).unwrap();
+    std::fs::create_dir(dir.path().join("existing")).unwrap();
+    std::fs::write(dir.path().join("existing/model.safetensors"), "old").unwrap();
+    dir
+}
+
+#[test]
+fn an_error_mid_run_leaves_nothing_behind() {
+    for (dst, flags) in destinations() {
+        let dir = failure_fixture();
+        let before = snapshot(dir.path());
+        wmap()
+            .current_dir(dir.path())
+            .env("WMAP_FAULT", "error-after:3")
+            .args(["run", "--quiet", "fwd.wmap", "src", dst])
+            .args(&flags)
+            .assert()
+            .code(2)
+            .stderr(predicates::str::contains("injected fault after 3 tensors"));
+        assert_eq!(
+            snapshot(dir.path()),
+            before,
+            "{dst} {flags:?}: the folder changed after a failed run"
+        );
+        // The same run without the fault succeeds, so the fault was mid-run.
+        wmap()
+            .current_dir(dir.path())
+            .args(["run", "--quiet", "--force", "fwd.wmap", "src", dst])
+            .args(flags.iter().filter(|f| **f != "--force"))
+            .assert()
+            .success();
+        assert_ne!(snapshot(dir.path()), before);
+    }
+}
+
+#[test]
+fn sigint_or_sigterm_mid_run_leaves_nothing_behind() {
+    use std::io::BufRead;
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        for (dst, flags) in destinations() {
+            let dir = failure_fixture();
+            let before = snapshot(dir.path());
+            let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("wmap"))
+                .current_dir(dir.path())
+                .env("WMAP_FAULT", "pause-after:2")
+                .args(["run", "--quiet", "fwd.wmap", "src", dst])
+                .args(&flags)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            // Wait until the run is paused with two tensors written.
+            let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+            let mut line = String::new();
+            loop {
+                line.clear();
+                assert!(stderr.read_line(&mut line).unwrap() > 0, "wmap ended early");
+                if line.contains("paused after 2 tensors") {
+                    break;
+                }
+            }
+            // A temporary output exists beside the destination now.
+            assert!(
+                std::fs::read_dir(dir.path()).unwrap().any(|e| e
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .contains(".wmap-tmp-")),
+                "no temporary output while paused"
+            );
+            unsafe { libc::kill(child.id() as i32, signal) };
+            let mut rest = String::new();
+            std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+            let status = child.wait().unwrap();
+            assert_eq!(status.code(), Some(2), "{dst} {flags:?}: {rest}");
+            assert!(rest.contains("interrupted"), "{rest}");
+            assert_eq!(
+                snapshot(dir.path()),
+                before,
+                "{dst} {flags:?}: signal {signal} left something behind"
+            );
+        }
+    }
+}
+
+#[test]
+fn progress_bar_on_a_terminal_only() {
+    // Not a terminal: nothing on stderr, one summary line on stdout.
+    let dir = failure_fixture();
+    let out = wmap()
+        .current_dir(dir.path())
+        .env("WMAP_FAULT", "sleep-after:1:1500")
+        .args(["run", "fwd.wmap", "src", "a"])
+        .assert()
+        .success();
+    assert_eq!(String::from_utf8_lossy(&out.get_output().stderr), "");
+    assert!(String::from_utf8_lossy(&out.get_output().stdout).starts_with("wrote 13 tensors"));
+    // On a pseudo-terminal (util-linux `script`), a run over a second shows a bar
+    // with bytes and throughput; with --quiet it does not.
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipping the terminal half: `script` is not installed");
+        return;
+    }
+    let bin = assert_cmd::cargo::cargo_bin("wmap");
+    let on_tty = |dst: &str, quiet: &str| {
+        let out = std::process::Command::new("script")
+            .current_dir(dir.path())
+            .env("WMAP_FAULT", "sleep-after:1:1500")
+            .args(["-qec"])
+            .arg(format!("{} run {quiet} fwd.wmap src {dst}", bin.display()))
+            .arg("/dev/null")
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let shown = on_tty("b", "");
+    assert!(shown.contains("B/s"), "no throughput shown: {shown:?}");
+    assert!(shown.contains("wrote 13 tensors"), "{shown:?}");
+    let quiet = on_tty("c", "--quiet");
+    assert!(!quiet.contains("B/s"), "{quiet:?}");
+}

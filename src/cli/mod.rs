@@ -2,6 +2,7 @@
 
 mod check;
 mod common;
+mod inspect;
 mod plan;
 mod run;
 
@@ -55,6 +56,8 @@ pub enum Command {
     Plan(plan::Args),
     /// Check, then convert SRC into DST (written atomically).
     Run(run::Args),
+    /// List a checkpoint's tensors collapsed into name patterns, with shapes, dtypes and totals.
+    Inspect(inspect::Args),
 }
 
 /// Runs the command line; the exit code is 0 on success, 1 when the
@@ -76,6 +79,7 @@ where
         Command::Check(args) => check::run(args, color),
         Command::Plan(args) => plan::run(args, color),
         Command::Run(args) => run::run(args, color),
+        Command::Inspect(args) => inspect::run(args),
     };
     match status {
         Ok(status) => status.into(),

@@ -44,6 +44,8 @@ pub struct Control {
     pub cancel: Arc<AtomicBool>,
     /// Bytes of output written so far.
     pub written: Arc<AtomicU64>,
+    /// Tensors written so far.
+    pub tensors: Arc<AtomicU64>,
 }
 
 /// What a run did.
@@ -53,6 +55,57 @@ pub struct Report {
     pub bytes: u64,
     /// Tensors in which a cast overflowed, with the element counts.
     pub overflows: Vec<(String, u64)>,
+}
+
+/// Fault injection, for tests of what a failed or interrupted run leaves
+/// behind. Read from `WMAP_FAULT` in debug builds only (release builds ignore
+/// it): `error-after:N` fails the run once N tensors are written;
+/// `pause-after:N` stops once N tensors are written until the run is
+/// cancelled by a signal; `sleep-after:N:MS` sleeps MS milliseconds once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    ErrorAfter(u64),
+    PauseAfter(u64),
+    SleepAfter(u64, u64),
+}
+
+impl Fault {
+    fn from_env() -> Option<Fault> {
+        if !cfg!(debug_assertions) {
+            return None;
+        }
+        let text = std::env::var("WMAP_FAULT").ok()?;
+        let mut parts = text.split(':');
+        let kind = parts.next()?;
+        let n = parts.next()?.parse().ok()?;
+        match kind {
+            "error-after" => Some(Fault::ErrorAfter(n)),
+            "pause-after" => Some(Fault::PauseAfter(n)),
+            "sleep-after" => Some(Fault::SleepAfter(n, parts.next()?.parse().ok()?)),
+            _ => None,
+        }
+    }
+
+    /// Called after each tensor is written, with the count so far.
+    fn hit(fault: Option<Fault>, done: u64, control: &Control) -> Result<()> {
+        match fault {
+            Some(Fault::ErrorAfter(n)) if done >= n => {
+                Err(Error::Failed(format!("injected fault after {n} tensors")))
+            }
+            Some(Fault::PauseAfter(n)) if done >= n => {
+                eprintln!("wmap: paused after {n} tensors (WMAP_FAULT)");
+                while !control.cancel.load(Ordering::SeqCst) {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                Ok(())
+            }
+            Some(Fault::SleepAfter(n, ms)) if done == n => {
+                std::thread::sleep(std::time::Duration::from_millis(ms));
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Memory-mapped source shards.
@@ -255,6 +308,7 @@ fn write_file(
     path: &Path,
     control: &Control,
 ) -> Result<Vec<(String, u64)>> {
+    let fault = Fault::from_env();
     let header = file.header_bytes();
     let total = header.len() as u64 + file.data_len;
     let out = OpenOptions::new()
@@ -291,6 +345,8 @@ fn write_file(
                 control
                     .written
                     .fetch_add(dst.len() as u64, Ordering::Relaxed);
+                let done = control.tensors.fetch_add(1, Ordering::SeqCst) + 1;
+                Fault::hit(fault, done, control)?;
                 Ok((t.name.clone(), notes.overflows))
             })
             .collect::<Result<Vec<_>>>()?
