@@ -63,6 +63,7 @@ pub struct Report {
 /// `pause-after:N` stops once N tensors are written until the run is
 /// cancelled by a signal; `sleep-after:N:MS` sleeps MS milliseconds once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(clippy::enum_variant_names)]
 enum Fault {
     ErrorAfter(u64),
     PauseAfter(u64),
