@@ -137,7 +137,7 @@ fn write_checkpoint(dir: &Path) -> usize {
         offset += bytes;
     }
     let mut text = serde_json::to_string(&header).unwrap();
-    while text.len() % 8 != 0 {
+    while !text.len().is_multiple_of(8) {
         text.push(' ');
     }
     let mut file = std::fs::File::create(dir.join("model.safetensors")).unwrap();

@@ -19,5 +19,6 @@ pub mod source;
 pub mod stdlib;
 pub mod suggest;
 pub mod syntax;
+pub mod verify;
 
 pub use cli::run;

@@ -165,7 +165,7 @@ fn gpt2_conversion_matches_ndarray() {
     let out = SafeTensors::deserialize(&out_bytes).unwrap();
     for i in 0..2 {
         let c_attn = f32_array(&src, &format!("transformer.h.{i}.attn.c_attn.weight"));
-        for (k, part) in ["q", "k", "v"].iter().enumerate() {
+        for (k, part) in ["query", "key", "value"].iter().enumerate() {
             let want = c_attn
                 .slice(s![.., k * 64..(k + 1) * 64])
                 .to_owned()
@@ -177,7 +177,7 @@ fn gpt2_conversion_matches_ndarray() {
         }
     }
     assert_eq!(
-        f32_array(&out, "lm_head.weight"),
+        f32_array(&out, "wte.weight"),
         f32_array(&src, "transformer.wte.weight")
     );
     // config.json and generation_config.json travel with the weights.

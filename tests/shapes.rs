@@ -119,7 +119,7 @@ fn reshape(arr: &Arr, dims: &[i64]) -> Result<Arr, Failure> {
         .map(|&d| d as usize)
         .product();
     let shape: Vec<usize> = if dims.contains(&-1) {
-        if known == 0 || numel % known != 0 {
+        if known == 0 || !numel.is_multiple_of(known) {
             return Err(COUNT);
         }
         dims.iter()
@@ -357,7 +357,7 @@ fn factorise(rng: &mut Rng, n: usize, parts: usize) -> Vec<usize> {
     let mut rest = n;
     let mut p = 2;
     while rest > 1 {
-        while rest % p == 0 {
+        while rest.is_multiple_of(p) {
             out[rng.below(parts)] *= p;
             rest /= p;
         }
@@ -367,7 +367,9 @@ fn factorise(rng: &mut Rng, n: usize, parts: usize) -> Vec<usize> {
 }
 
 fn divisors(n: usize) -> Vec<usize> {
-    (1..=n.max(1)).filter(|d| n == 0 || n % d == 0).collect()
+    (1..=n.max(1))
+        .filter(|d| n == 0 || n.is_multiple_of(*d))
+        .collect()
 }
 
 /// Lanes a case may carry at most (so that target lists stay short).

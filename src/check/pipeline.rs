@@ -308,7 +308,7 @@ impl Pipelines<'_> {
                 }
                 let mut new_shape: Vec<u64> = values.iter().map(|v| (*v).max(0) as u64).collect();
                 if let Some(i) = inferred {
-                    if known == 0 || numel % known != 0 {
+                    if known == 0 || !numel.is_multiple_of(known) {
                         let shown = values
                             .iter()
                             .map(|v| if *v < 0 { 0 } else { *v as u64 })

@@ -5,6 +5,7 @@ mod common;
 mod inspect;
 mod plan;
 mod run;
+mod verify;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -56,6 +57,9 @@ pub enum Command {
     Plan(plan::Args),
     /// Check, then convert SRC into DST (written atomically).
     Run(run::Args),
+    /// Build the target model in burn from converted weights and compare its outputs
+    /// with reference outputs from transformers.
+    Verify(verify::Args),
     /// List a checkpoint's tensors collapsed into name patterns, with shapes, dtypes and totals.
     Inspect(inspect::Args),
 }
@@ -80,6 +84,7 @@ where
         Command::Plan(args) => plan::run(args, color),
         Command::Run(args) => run::run(args, color),
         Command::Inspect(args) => inspect::run(args),
+        Command::Verify(args) => verify::run(args),
     };
     match status {
         Ok(status) => status.into(),

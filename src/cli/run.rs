@@ -33,6 +33,12 @@ pub struct Args {
     /// Number of threads (default: all cores).
     #[arg(long, short, value_name = "N")]
     pub jobs: Option<usize>,
+    /// After converting, verify the output with `wmap verify` against this reference,
+    /// building the model that the mapping's `target` declaration names.
+    #[arg(long, value_name = "REF.safetensors")]
+    pub verify: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub verify_options: super::verify::VerifyOptions,
 }
 
 /// Parses `5GB`, `500MB`, `100KB`, `1GiB`, `123` (bytes).
@@ -78,6 +84,23 @@ pub fn run(args: &Args, color: bool) -> Result<Status, Error> {
             args.source.rules.display()
         );
         return Ok(Status::Problems);
+    };
+    // With --verify, the model comes from the mapping's `target`; know it before converting.
+    let verify_model = match &args.verify {
+        None => None,
+        Some(_) => {
+            let name = plan.target_model.as_deref().ok_or_else(|| {
+                Error::Usage(format!(
+                    "--verify needs a `target gpt2|bert|llama` declaration in {}",
+                    args.source.rules.display()
+                ))
+            })?;
+            Some(crate::verify::ModelKind::from_name(name).ok_or_else(|| {
+                Error::Usage(format!(
+                    "--verify: the mapping's target `{name}` is not a model wmap can build (gpt2, bert, llama)"
+                ))
+            })?)
+        }
     };
     let control = Control::default();
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -129,6 +152,27 @@ pub fn run(args: &Args, color: bool) -> Result<Status, Error> {
             plan.targets.len(),
             human_bytes(report.bytes),
             args.dst.display()
+        );
+    }
+    if let (Some(kind), Some(reference)) = (verify_model, &args.verify) {
+        // A folder destination holds the copied config.json; otherwise use the source's.
+        let copied = args.dst.join("config.json");
+        let config = if args.dst.is_dir() && copied.is_file() {
+            None
+        } else {
+            Some(
+                args.source
+                    .config
+                    .clone()
+                    .unwrap_or_else(|| inputs.checkpoint.dir.join("config.json")),
+            )
+        };
+        return super::verify::verify(
+            kind,
+            &args.dst,
+            config.as_deref(),
+            reference,
+            &args.verify_options,
         );
     }
     Ok(Status::Ok)

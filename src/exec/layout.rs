@@ -165,7 +165,7 @@ impl OutFile {
             );
         }
         let mut text = serde_json::to_string(&Value::Object(header)).expect("JSON of plain values");
-        while (8 + text.len()) % 8 != 0 {
+        while !(8 + text.len()).is_multiple_of(8) {
             text.push(' ');
         }
         let mut out = Vec::with_capacity(8 + text.len());

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use memmap2::{Mmap, MmapMut};
+use memmap2::Mmap;
 use rayon::prelude::*;
 
 use crate::checkpoint::Checkpoint;
@@ -111,6 +111,7 @@ impl Fault {
 
 /// Memory-mapped source shards.
 struct Sources {
+    files: Vec<File>,
     maps: Vec<Mmap>,
     /// (shard, start, end) of every tensor.
     ranges: Vec<(usize, usize, usize)>,
@@ -125,6 +126,7 @@ impl SourceData for Sources {
 
 fn map_sources(checkpoint: &Checkpoint) -> Result<Sources> {
     let mut maps = Vec::new();
+    let mut files = Vec::new();
     for shard in &checkpoint.shards {
         let file = File::open(&shard.path).map_err(|e| Error::io(&shard.path, e))?;
         let len = file
@@ -141,13 +143,18 @@ fn map_sources(checkpoint: &Checkpoint) -> Result<Sources> {
         // the bytes we read, but never their addresses or length checked above.
         let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(&shard.path, e))?;
         maps.push(map);
+        files.push(file);
     }
     let ranges = checkpoint
         .tensors
         .iter()
         .map(|t| (t.shard, t.offset as usize, (t.offset + t.nbytes) as usize))
         .collect();
-    Ok(Sources { maps, ranges })
+    Ok(Sources {
+        files,
+        maps,
+        ranges,
+    })
 }
 
 /// Removes a temporary path when dropped, unless committed.
@@ -301,7 +308,109 @@ fn sync_dir(dir: &Path) -> Result<()> {
         .map_err(|e| Error::io(dir, e))
 }
 
-/// Writes one safetensors file: header, then every tensor evaluated into its place.
+/// Bytes of computed tensors that may be held in memory at once, beyond the
+/// largest single tensor (which is always allowed, so any plan can run).
+const BUFFER_BUDGET: u64 = 48 << 20;
+
+/// A counting semaphore over bytes: bounds the memory of tensors being
+/// computed in parallel, however many threads there are.
+struct Budget {
+    free: std::sync::Mutex<u64>,
+    ready: std::sync::Condvar,
+}
+
+impl Budget {
+    fn new(bytes: u64) -> Budget {
+        Budget {
+            free: std::sync::Mutex::new(bytes),
+            ready: std::sync::Condvar::new(),
+        }
+    }
+
+    fn acquire(&self, bytes: u64) -> Permit<'_> {
+        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        while *free < bytes {
+            free = self.ready.wait(free).unwrap_or_else(|e| e.into_inner());
+        }
+        *free -= bytes;
+        Permit {
+            budget: self,
+            bytes,
+        }
+    }
+}
+
+struct Permit<'a> {
+    budget: &'a Budget,
+    bytes: u64,
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        let mut free = self.budget.free.lock().unwrap_or_else(|e| e.into_inner());
+        *free += self.bytes;
+        self.budget.ready.notify_all();
+    }
+}
+
+/// Copies `len` bytes from `src` at `src_off` to `dst` at `dst_off` inside the
+/// kernel (`copy_file_range`, as `cp` does), falling back to a positioned write
+/// from the mapped source where the kernel cannot.
+fn copy_range(
+    src: &File,
+    src_off: u64,
+    dst: &File,
+    dst_off: u64,
+    bytes: &[u8],
+) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::FileExt;
+    let len = bytes.len() as u64;
+    let mut done = 0u64;
+    while done < len {
+        let mut off_in = (src_off + done) as libc::loff_t;
+        let mut off_out = (dst_off + done) as libc::loff_t;
+        let chunk = (len - done).min(1 << 30) as usize;
+        // SAFETY: both descriptors are open files owned by the caller; the
+        // offsets are plain integers the kernel reads and updates.
+        let n = unsafe {
+            libc::copy_file_range(
+                src.as_raw_fd(),
+                &mut off_in,
+                dst.as_raw_fd(),
+                &mut off_out,
+                chunk,
+                0,
+            )
+        };
+        if n > 0 {
+            done += n as u64;
+            continue;
+        }
+        if n == 0 {
+            break; // the source is shorter than its header said: write what the map holds
+        }
+        let err = std::io::Error::last_os_error();
+        match err.raw_os_error() {
+            Some(libc::EINTR) | Some(libc::EAGAIN) => continue,
+            Some(libc::EXDEV)
+            | Some(libc::ENOSYS)
+            | Some(libc::EINVAL)
+            | Some(libc::EOPNOTSUPP) => break,
+            _ => return Err(err),
+        }
+    }
+    if done < len {
+        dst.write_all_at(&bytes[done as usize..], dst_off + done)?;
+    }
+    Ok(())
+}
+
+/// Writes one safetensors file: the header, then every tensor at its final
+/// offset, in parallel. Plain copies go through `copy_file_range`; computed
+/// tensors are evaluated into a buffer (their total bounded by [`Budget`]) and
+/// written with one positioned write each. The output is never memory-mapped,
+/// so the kernel neither zero-fills its pages nor holds them all dirty.
 fn write_file(
     plan: &Plan,
     file: &OutFile,
@@ -309,56 +418,62 @@ fn write_file(
     path: &Path,
     control: &Control,
 ) -> Result<Vec<(String, u64)>> {
+    use std::os::unix::fs::FileExt;
     let fault = Fault::from_env();
     let header = file.header_bytes();
-    let total = header.len() as u64 + file.data_len;
+    let data_start = header.len() as u64;
     let out = OpenOptions::new()
-        .read(true)
         .write(true)
         .create_new(true)
         .open(path)
         .map_err(|e| Error::io(path, e))?;
-    out.set_len(total).map_err(|e| Error::io(path, e))?;
-    if total > 0 {
-        // SAFETY: the file was just created by us (create_new) and is not shared.
-        let mut map = unsafe { MmapMut::map_mut(&out) }.map_err(|e| Error::io(path, e))?;
-        let (head, mut data) = map.split_at_mut(header.len());
-        head.copy_from_slice(&header);
-        // Cut the data area into one disjoint slice per tensor (offsets are sorted).
-        let mut jobs = Vec::with_capacity(file.tensors.len());
-        let mut consumed = 0u64;
-        for placed in &file.tensors {
-            let (_, rest) = data.split_at_mut((placed.offset - consumed) as usize);
-            let (mine, rest) = rest.split_at_mut(placed.nbytes as usize);
-            jobs.push((placed.target, mine));
-            data = rest;
-            consumed = placed.offset + placed.nbytes;
-        }
-        let overflows: Vec<(String, u64)> = jobs
-            .into_par_iter()
-            .map(|(target, dst)| {
-                if control.cancel.load(Ordering::Relaxed) {
-                    return Err(Error::Interrupted);
+    out.set_len(data_start + file.data_len)
+        .map_err(|e| Error::io(path, e))?;
+    out.write_all_at(&header, 0)
+        .map_err(|e| Error::io(path, e))?;
+    let largest = file.tensors.iter().map(|t| t.nbytes).max().unwrap_or(0);
+    let budget = Budget::new(largest + BUFFER_BUDGET);
+    let overflows: Vec<(String, u64)> = file
+        .tensors
+        .par_iter()
+        .map(|placed| {
+            if control.cancel.load(Ordering::Relaxed) {
+                return Err(Error::Interrupted);
+            }
+            let t = &plan.targets[placed.target];
+            let at = data_start + placed.offset;
+            let mut notes = Notes::default();
+            match &t.node.op {
+                crate::plan::NodeOp::Source(ti) => {
+                    let (shard, start, _) = sources.ranges[*ti];
+                    copy_range(
+                        &sources.files[shard],
+                        start as u64,
+                        &out,
+                        at,
+                        sources.bytes(*ti),
+                    )
+                    .map_err(|e| Error::io(path, e))?;
                 }
-                let mut notes = Notes::default();
-                let t = &plan.targets[target];
-                eval::eval_into(&t.node, sources, dst, &mut notes);
-                control
-                    .written
-                    .fetch_add(dst.len() as u64, Ordering::Relaxed);
-                let done = control.tensors.fetch_add(1, Ordering::SeqCst) + 1;
-                Fault::hit(fault, done, control)?;
-                Ok((t.name.clone(), notes.overflows))
-            })
-            .collect::<Result<Vec<_>>>()?
-            .into_iter()
-            .filter(|(_, n)| *n > 0)
-            .collect();
-        map.flush().map_err(|e| Error::io(path, e))?;
-        out.sync_all().map_err(|e| Error::io(path, e))?;
-        return Ok(overflows);
-    }
-    Ok(Vec::new())
+                _ => {
+                    let _permit = budget.acquire(placed.nbytes);
+                    let mut buffer = vec![0u8; placed.nbytes as usize];
+                    eval::eval_into(&t.node, sources, &mut buffer, &mut notes);
+                    out.write_all_at(&buffer, at)
+                        .map_err(|e| Error::io(path, e))?;
+                }
+            }
+            control.written.fetch_add(placed.nbytes, Ordering::Relaxed);
+            let done = control.tensors.fetch_add(1, Ordering::SeqCst) + 1;
+            Fault::hit(fault, done, control)?;
+            Ok((t.name.clone(), notes.overflows))
+        })
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    out.sync_all().map_err(|e| Error::io(path, e))?;
+    Ok(overflows)
 }
 
 /// Files beside the weights that belong with a converted checkpoint.

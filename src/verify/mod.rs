@@ -1,0 +1,464 @@
+//! Verifying a conversion: the target model, built in burn from the converted
+//! weights, runs the inputs of a reference file made by transformers and its
+//! outputs are compared with the reference outputs.
+
+pub mod bert;
+pub mod gpt2;
+pub mod hf;
+pub mod layers;
+pub mod llama;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use burn::prelude::*;
+use burn::store::{FloatCastAdapter, ModuleSnapshot, SafetensorsStore};
+use burn::tensor::DType as BurnDType;
+
+use crate::checkpoint::header::read_header;
+use crate::checkpoint::Checkpoint;
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use hf::HfConfig;
+use layers::Batch;
+
+/// The models `wmap verify` can build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelKind {
+    Gpt2,
+    Bert,
+    Llama,
+}
+
+impl ModelKind {
+    pub fn from_name(name: &str) -> Option<ModelKind> {
+        match name {
+            "gpt2" => Some(ModelKind::Gpt2),
+            "bert" => Some(ModelKind::Bert),
+            "llama" => Some(ModelKind::Llama),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelKind::Gpt2 => "gpt2",
+            ModelKind::Bert => "bert",
+            ModelKind::Llama => "llama",
+        }
+    }
+}
+
+/// Where the model runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Ndarray,
+    Wgpu,
+}
+
+impl Backend {
+    pub fn device(self) -> Result<Device> {
+        match self {
+            #[allow(deprecated)] // burn 0.22 marks ndarray deprecated in favour of flex
+            Backend::Ndarray => Ok(Device::ndarray()),
+            #[cfg(feature = "wgpu")]
+            Backend::Wgpu => Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)),
+            #[cfg(not(feature = "wgpu"))]
+            Backend::Wgpu => Err(Error::Usage(
+                "this wmap was built without the wgpu backend (cargo build --features wgpu)".into(),
+            )),
+        }
+    }
+}
+
+/// The converted weights: safetensors files and the config they go with.
+#[derive(Debug, Clone)]
+pub struct Weights {
+    pub files: Vec<PathBuf>,
+    pub config: PathBuf,
+}
+
+impl Weights {
+    /// `path` is a folder written by `wmap run` (weights plus the copied
+    /// config.json) or a `.safetensors` file, which needs `config`.
+    pub fn resolve(path: &Path, config: Option<&Path>) -> Result<Weights> {
+        let checkpoint = Checkpoint::open(path)?;
+        let config = match config {
+            Some(c) => c.to_path_buf(),
+            None => {
+                let beside = checkpoint.dir.join("config.json");
+                if !beside.is_file() {
+                    return Err(Error::Usage(format!(
+                        "{}: no config.json beside the weights; give one with --config",
+                        path.display()
+                    )));
+                }
+                beside
+            }
+        };
+        Ok(Weights {
+            files: checkpoint.shards.iter().map(|s| s.path.clone()).collect(),
+            config,
+        })
+    }
+}
+
+/// A model built from converted weights.
+#[allow(clippy::large_enum_variant)] // one per process; never moved in bulk
+pub enum Model {
+    Gpt2(gpt2::Gpt2),
+    Bert(bert::Bert),
+    Llama(llama::Llama),
+}
+
+/// What a model produced for a batch.
+pub struct Outputs {
+    /// `logits` or `last_hidden_state`, flattened, with its name and shape.
+    pub name: &'static str,
+    pub shape: Vec<usize>,
+    pub values: Vec<f32>,
+    /// BERT's `pooler_output`.
+    pub pooler: Option<Vec<f32>>,
+}
+
+impl Model {
+    /// Builds the model from `config` and loads `weights` into it with no
+    /// renaming; missing, unexpected and mis-shaped tensors are an error
+    /// naming them. Floating weights of any dtype are computed in f32.
+    pub fn load(kind: ModelKind, weights: &Weights, device: &Device) -> Result<Model> {
+        let config = HfConfig::load(&weights.config)?;
+        match kind {
+            ModelKind::Gpt2 => {
+                let m = gpt2::Gpt2Config::from_hf(&config)?.init(device);
+                Ok(Model::Gpt2(load_into(m, &weights.files)?))
+            }
+            ModelKind::Bert => {
+                let m = bert::BertConfig::from_hf(&config)?.init(device);
+                Ok(Model::Bert(load_into(m, &weights.files)?))
+            }
+            ModelKind::Llama => {
+                let m = llama::LlamaConfig::from_hf(&config)?.init(device);
+                Ok(Model::Llama(load_into(m, &weights.files)?))
+            }
+        }
+    }
+
+    pub fn num_params(&self) -> usize {
+        match self {
+            Model::Gpt2(m) => m.num_params(),
+            Model::Bert(m) => m.num_params(),
+            Model::Llama(m) => m.num_params(),
+        }
+    }
+
+    pub fn forward(&self, batch: &Batch) -> Result<Outputs> {
+        let values = |t: Tensor<3>| -> Result<(Vec<usize>, Vec<f32>)> {
+            let shape = t.dims().to_vec();
+            let v = t
+                .into_data()
+                .convert::<f32>()
+                .try_to_vec::<f32>()
+                .map_err(|e| Error::Failed(format!("cannot read the model's output: {e:?}")))?;
+            Ok((shape, v))
+        };
+        match self {
+            Model::Gpt2(m) => {
+                let (shape, values) = values(m.forward(batch))?;
+                Ok(Outputs {
+                    name: "logits",
+                    shape,
+                    values,
+                    pooler: None,
+                })
+            }
+            Model::Llama(m) => {
+                let (shape, values) = values(m.forward(batch))?;
+                Ok(Outputs {
+                    name: "logits",
+                    shape,
+                    values,
+                    pooler: None,
+                })
+            }
+            Model::Bert(m) => {
+                let (hidden, pooled) = m.forward(batch);
+                let (shape, values) = values(hidden)?;
+                let pooler = pooled
+                    .into_data()
+                    .convert::<f32>()
+                    .try_to_vec::<f32>()
+                    .map_err(|e| Error::Failed(format!("cannot read the model's output: {e:?}")))?;
+                Ok(Outputs {
+                    name: "last_hidden_state",
+                    shape,
+                    values,
+                    pooler: Some(pooler),
+                })
+            }
+        }
+    }
+}
+
+/// Loads safetensors files into `module` through burn-store, with no key
+/// remapping, and insists that every parameter is found exactly once, with
+/// its shape, and that no file holds a tensor the module lacks.
+fn load_into<M: ModuleSnapshot + Module>(mut module: M, files: &[PathBuf]) -> Result<M> {
+    let mut missing_everywhere: Option<BTreeSet<String>> = None;
+    let mut unexpected: Vec<String> = Vec::new();
+    let mut problems: Vec<String> = Vec::new();
+    let mut applied: BTreeMap<String, usize> = BTreeMap::new();
+    for file in files {
+        // Float weights of any dtype (bf16, f16, ...) are widened to f32 as they
+        // are read: verification computes in f32, and ndarray has no bf16.
+        let mut store = SafetensorsStore::from_file(file)
+            .validate(false)
+            .allow_partial(true)
+            .with_from_adapter(FloatCastAdapter::to(BurnDType::F32));
+        let result = module
+            .load_from(&mut store)
+            .map_err(|e| Error::checkpoint(file, format!("burn-store cannot read it: {e}")))?;
+        for a in &result.applied {
+            *applied.entry(a.clone()).or_default() += 1;
+        }
+        unexpected.extend(result.unused.iter().cloned());
+        problems.extend(result.errors.iter().map(|e| e.to_string()));
+        let missing: BTreeSet<String> = result.missing.iter().map(|(p, _)| p.clone()).collect();
+        missing_everywhere = Some(match missing_everywhere {
+            None => missing,
+            Some(prev) => prev.intersection(&missing).cloned().collect(),
+        });
+    }
+    for (name, n) in &applied {
+        if *n > 1 {
+            problems.push(format!("`{name}` is in {n} files"));
+        }
+    }
+    let missing: Vec<String> = missing_everywhere.unwrap_or_default().into_iter().collect();
+    if !missing.is_empty() || !unexpected.is_empty() || !problems.is_empty() {
+        let mut lines = Vec::new();
+        let list = |names: &[String]| {
+            let shown: Vec<String> = names.iter().take(20).map(|n| format!("`{n}`")).collect();
+            let more = names.len().saturating_sub(20);
+            format!(
+                "{}{}",
+                shown.join(", "),
+                if more > 0 {
+                    format!(" and {more} more")
+                } else {
+                    String::new()
+                }
+            )
+        };
+        if !missing.is_empty() {
+            lines.push(format!("missing: {}", list(&missing)));
+        }
+        if !unexpected.is_empty() {
+            unexpected.sort();
+            lines.push(format!("unexpected: {}", list(&unexpected)));
+        }
+        for p in problems {
+            lines.push(p);
+        }
+        return Err(Error::Failed(format!(
+            "the weights do not fit the model:\n  {}",
+            lines.join("\n  ")
+        )));
+    }
+    Ok(module)
+}
+
+/// A reference file made by transformers: inputs and expected outputs.
+pub struct Reference {
+    pub batch: Batch,
+    /// `logits` or `last_hidden_state`.
+    pub output_name: String,
+    pub output_shape: Vec<usize>,
+    pub output: Vec<f32>,
+    pub pooler: Option<Vec<f32>>,
+}
+
+impl Reference {
+    pub fn load(path: &Path) -> Result<Reference> {
+        let (_, infos) = read_header(path, 0)?;
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let find = |name: &str| infos.iter().find(|t| t.name == name);
+        let ints = |name: &str| -> Result<Option<(Vec<usize>, Vec<i64>)>> {
+            let Some(t) = find(name) else { return Ok(None) };
+            let data = &bytes[t.offset as usize..(t.offset + t.nbytes) as usize];
+            let values: Vec<i64> = match t.dtype {
+                DType::I64 => data
+                    .chunks_exact(8)
+                    .map(|c| i64::from_le_bytes(c.try_into().unwrap()))
+                    .collect(),
+                DType::I32 => data
+                    .chunks_exact(4)
+                    .map(|c| i32::from_le_bytes(c.try_into().unwrap()) as i64)
+                    .collect(),
+                other => {
+                    return Err(Error::tensor(
+                        path,
+                        name,
+                        format!("is {other}, not i64 or i32"),
+                    ))
+                }
+            };
+            Ok(Some((
+                t.shape.iter().map(|&d| d as usize).collect(),
+                values,
+            )))
+        };
+        let floats = |name: &str| -> Result<Option<(Vec<usize>, Vec<f32>)>> {
+            let Some(t) = find(name) else { return Ok(None) };
+            let data = &bytes[t.offset as usize..(t.offset + t.nbytes) as usize];
+            let mut out = vec![0u8; t.numel() as usize * 4];
+            crate::exec::convert::cast(t.dtype, DType::F32, data, &mut out);
+            let values = out
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+                .collect();
+            Ok(Some((
+                t.shape.iter().map(|&d| d as usize).collect(),
+                values,
+            )))
+        };
+        let (shape, input_ids) =
+            ints("input_ids")?.ok_or_else(|| Error::checkpoint(path, "no `input_ids` tensor"))?;
+        let [batch, seq] = shape[..] else {
+            return Err(Error::tensor(
+                path,
+                "input_ids",
+                format!("has shape {shape:?}, not [batch, seq]"),
+            ));
+        };
+        let same_shape =
+            |name: &str, t: Option<(Vec<usize>, Vec<i64>)>, default: i64| -> Result<Vec<i64>> {
+                match t {
+                    None => Ok(vec![default; batch * seq]),
+                    Some((s, v)) if s == shape => Ok(v),
+                    Some((s, _)) => Err(Error::tensor(
+                        path,
+                        name,
+                        format!("has shape {s:?}, but input_ids has {shape:?}"),
+                    )),
+                }
+            };
+        let attention_mask = same_shape("attention_mask", ints("attention_mask")?, 1)?;
+        let token_type_ids = same_shape("token_type_ids", ints("token_type_ids")?, 0)?;
+        let (output_name, (output_shape, output)) = match floats("logits")? {
+            Some(o) => ("logits".to_string(), o),
+            None => match floats("last_hidden_state")? {
+                Some(o) => ("last_hidden_state".to_string(), o),
+                None => {
+                    return Err(Error::checkpoint(
+                        path,
+                        "neither `logits` nor `last_hidden_state` is in it",
+                    ))
+                }
+            },
+        };
+        Ok(Reference {
+            batch: Batch {
+                batch,
+                seq,
+                input_ids,
+                attention_mask,
+                token_type_ids,
+            },
+            output_name,
+            output_shape,
+            output,
+            pooler: floats("pooler_output")?.map(|(_, v)| v),
+        })
+    }
+}
+
+/// How far a model's outputs are from the reference.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Comparison {
+    pub output: String,
+    pub elements: usize,
+    pub max_abs_diff: f64,
+    pub mean_abs_diff: f64,
+    pub cosine: f64,
+    /// Share of positions whose arg-max over the last axis agrees.
+    pub top1: f64,
+    pub positions: usize,
+}
+
+impl Comparison {
+    pub fn of(name: &str, got: &[f32], want: &[f32], last_dim: usize) -> Comparison {
+        let mut max = 0f64;
+        let mut sum = 0f64;
+        let (mut dot, mut ng, mut nw) = (0f64, 0f64, 0f64);
+        for (&g, &w) in got.iter().zip(want) {
+            let (g, w) = (g as f64, w as f64);
+            let d = (g - w).abs();
+            // NaN must not hide: it compares false with everything.
+            if d > max || d.is_nan() {
+                max = if d.is_nan() { f64::NAN } else { d.max(max) };
+            }
+            sum += d;
+            dot += g * w;
+            ng += g * g;
+            nw += w * w;
+        }
+        let argmax = |v: &[f32]| {
+            v.iter()
+                .enumerate()
+                .fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &x)| {
+                    if x > bv {
+                        (i, x)
+                    } else {
+                        (bi, bv)
+                    }
+                })
+                .0
+        };
+        let positions = got.len() / last_dim.max(1);
+        let agree = got
+            .chunks(last_dim)
+            .zip(want.chunks(last_dim))
+            .filter(|(g, w)| argmax(g) == argmax(w))
+            .count();
+        Comparison {
+            output: name.to_string(),
+            elements: got.len(),
+            max_abs_diff: max,
+            mean_abs_diff: sum / got.len().max(1) as f64,
+            cosine: dot / (ng.sqrt() * nw.sqrt()),
+            top1: agree as f64 / positions.max(1) as f64,
+            positions,
+        }
+    }
+
+    pub fn within(&self, tolerance: f64) -> bool {
+        // Written so that NaN fails.
+        self.max_abs_diff <= tolerance
+    }
+}
+
+/// Runs `model` on the reference inputs and compares; the main output first,
+/// then BERT's pooler output when both have it.
+pub fn compare(model: &Model, reference: &Reference) -> Result<Vec<Comparison>> {
+    let out = model.forward(&reference.batch)?;
+    if out.name != reference.output_name || out.shape != reference.output_shape {
+        return Err(Error::Failed(format!(
+            "the model gives `{}` {:?}, the reference holds `{}` {:?}",
+            out.name, out.shape, reference.output_name, reference.output_shape
+        )));
+    }
+    let last = *out.shape.last().unwrap_or(&1);
+    let mut all = vec![Comparison::of(
+        out.name,
+        &out.values,
+        &reference.output,
+        last,
+    )];
+    if let (Some(got), Some(want)) = (&out.pooler, &reference.pooler) {
+        if got.len() == want.len() {
+            let last = got.len() / reference.batch.batch.max(1);
+            all.push(Comparison::of("pooler_output", got, want, last));
+        }
+    }
+    Ok(all)
+}
