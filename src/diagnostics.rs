@@ -82,6 +82,8 @@ pub enum Diagnostic {
     UnknownConfigKey {
         span: Span,
         path: String,
+        /// The other keys of a `??` chain in which every key is missing.
+        also: Vec<String>,
         config: Option<String>,
         suggestion: Option<String>,
     },
@@ -357,6 +359,23 @@ impl Diagnostic {
             }
             DuplicateDefinition { what, name, .. } => format!("{what} `{name}` is defined twice"),
             UnknownName { name, .. } => format!("unknown name `{name}`"),
+            UnknownConfigKey {
+                path, also, config, ..
+            } if !also.is_empty() => {
+                let all: Vec<String> = std::iter::once(path)
+                    .chain(also)
+                    .map(|p| format!("`{p}`"))
+                    .collect();
+                match config {
+                    Some(file) => {
+                        format!("none of the config keys {} is in {file}", all.join(", "))
+                    }
+                    None => format!(
+                        "one of the config keys {} is needed, but there is no config file",
+                        all.join(", ")
+                    ),
+                }
+            }
             UnknownConfigKey { path, config, .. } => match config {
                 Some(file) => format!("config key `{path}` is not in {file}"),
                 None => format!("config key `{path}` is needed, but there is no config file"),
@@ -480,6 +499,9 @@ impl Diagnostic {
             UnknownName { suggestion, .. } => did_you_mean(suggestion).or_else(|| {
                 Some("names come from `let`, from the parameters of an `op`, and `shape[k]`".into())
             }),
+            UnknownConfigKey { also, .. } if !also.is_empty() => Some(
+                "set one of them with `--set key=VALUE`, or end the `??` chain with an integer default".into(),
+            ),
             UnknownConfigKey {
                 suggestion, config, ..
             } => did_you_mean(suggestion).or_else(|| match config {
@@ -623,7 +645,14 @@ impl Diagnostic {
                 secondary(*previous, "first defined here"),
             ],
             UnknownName { span, .. } => vec![primary(*span, "not defined")],
-            UnknownConfigKey { span, .. } => vec![primary(*span, "missing key")],
+            UnknownConfigKey { span, also, .. } => vec![primary(
+                *span,
+                if also.is_empty() {
+                    "missing key"
+                } else {
+                    "every key of the chain is missing"
+                },
+            )],
             ConfigNotInteger { span, found, .. } => {
                 vec![primary(*span, &format!("this is {found}"))]
             }

@@ -1025,3 +1025,39 @@ fn inspect_of_a_missing_or_broken_checkpoint_is_an_error() {
         .code(2)
         .stderr(predicate::str::contains("header claims 200 bytes"));
 }
+
+#[test]
+fn a_default_chain_with_every_key_missing_names_them_all() {
+    let fx = Fixture::gpt2();
+    let rules = fx.rules(
+        "chain.wmap",
+        "let heads = config.num_attention_heads ?? config.n_heads\n\"{x:**}\" | reshape(heads, -1) -> \"{x}\"\n",
+    );
+    let out = wmap()
+        .arg("check")
+        .arg(&rules)
+        .arg(fx.model())
+        .assert()
+        .code(1);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        stderr.contains("none of the config keys `num_attention_heads`, `n_heads` is in"),
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr.matches("wmap::unknown_config_key").count(),
+        1,
+        "{stderr}"
+    );
+    // With a default at the end of the chain, it checks.
+    let rules = fx.rules(
+        "chain2.wmap",
+        "let heads = config.num_attention_heads ?? config.n_heads ?? 1\n\"{x:**}\" | reshape(heads, -1) -> \"{x}\"\n",
+    );
+    wmap()
+        .arg("check")
+        .arg(&rules)
+        .arg(fx.model())
+        .assert()
+        .success();
+}

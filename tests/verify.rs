@@ -319,3 +319,67 @@ fn verify_usage_and_input_errors_exit_2() {
         .code(2)
         .stderr(predicate::str::contains("input_ids"));
 }
+
+/// The wgpu backend (here Mesa's llvmpipe Vulkan driver on the CPU) gives the
+/// same outputs within 1e-3.
+#[cfg(feature = "wgpu")]
+#[test]
+fn wgpu_backend_verifies_within_1e_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let device = Backend::Wgpu.device().unwrap();
+    for (fixture, family, kind) in [
+        ("gpt2", "gpt2", ModelKind::Gpt2),
+        ("bert", "bert", ModelKind::Bert),
+        ("llama3_rope", "llama", ModelKind::Llama),
+    ] {
+        let dst = dir.path().join(fixture);
+        convert(&mapping(family), fixture, &dst);
+        let weights = Weights::resolve(&dst, None).unwrap();
+        let model = Model::load(kind, &weights, &device).unwrap();
+        let reference = Reference::load(
+            &Path::new(MODELS)
+                .join(fixture)
+                .join("reference.safetensors"),
+        )
+        .unwrap();
+        for c in compare(&model, &reference).unwrap() {
+            eprintln!(
+                "wgpu {fixture} {}: max {:.3e} mean {:.3e} top-1 {}",
+                c.output, c.max_abs_diff, c.mean_abs_diff, c.top1
+            );
+            assert!(c.max_abs_diff <= 1e-3, "{fixture}: {c:?}");
+            assert_eq!(c.top1, 1.0, "{fixture}: {c:?}");
+        }
+    }
+    // And through the command line.
+    wmap()
+        .args([
+            "verify",
+            "--model",
+            "gpt2",
+            "--backend",
+            "wgpu",
+            "--tolerance",
+            "1e-3",
+        ])
+        .arg(dir.path().join("gpt2"))
+        .arg("--reference")
+        .arg(Path::new(MODELS).join("gpt2/reference.safetensors"))
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("on wgpu"));
+}
+
+/// Without the wgpu feature, asking for it is a usage error, not a panic.
+#[cfg(not(feature = "wgpu"))]
+#[test]
+fn wgpu_without_the_feature_is_a_usage_error() {
+    wmap()
+        .args(["verify", "--model", "gpt2", "--backend", "wgpu"])
+        .arg(Path::new(MODELS).join("gpt2"))
+        .arg("--reference")
+        .arg(Path::new(MODELS).join("gpt2/reference.safetensors"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--features wgpu"));
+}

@@ -96,20 +96,51 @@ impl Scope<'_> {
                 }
             }
             ExprKind::Coalesce(lhs, rhs) => {
+                let only_missing = |ds: &[Diagnostic]| {
+                    !ds.is_empty()
+                        && ds
+                            .iter()
+                            .all(|d| matches!(d, Diagnostic::UnknownConfigKey { .. }))
+                };
                 let mut probe = Vec::new();
-                match self.eval(lhs, &mut probe) {
-                    Some(v) => Some(v),
-                    None if probe
-                        .iter()
-                        .all(|d| matches!(d, Diagnostic::UnknownConfigKey { .. })) =>
+                if let Some(v) = self.eval(lhs, &mut probe) {
+                    return Some(v);
+                }
+                if !only_missing(&probe) {
+                    out.append(&mut probe);
+                    return None;
+                }
+                let mut rest = Vec::new();
+                let v = self.eval(rhs, &mut rest);
+                if v.is_some() || !only_missing(&rest) {
+                    out.append(&mut rest);
+                    return v;
+                }
+                // Every key of the chain is missing: say so once, naming them all.
+                let mut paths = Vec::new();
+                let mut config = None;
+                for d in probe.iter().chain(&rest) {
+                    if let Diagnostic::UnknownConfigKey {
+                        path,
+                        also,
+                        config: c,
+                        ..
+                    } = d
                     {
-                        self.eval(rhs, out)
-                    }
-                    None => {
-                        out.append(&mut probe);
-                        None
+                        paths.push(path.clone());
+                        paths.extend(also.iter().cloned());
+                        config = c.clone();
                     }
                 }
+                let path = paths.remove(0);
+                out.push(Diagnostic::UnknownConfigKey {
+                    span: expr.span,
+                    path,
+                    also: paths,
+                    config,
+                    suggestion: None,
+                });
+                None
             }
         }
     }
@@ -155,6 +186,7 @@ impl Scope<'_> {
                 out.push(Diagnostic::UnknownConfigKey {
                     span,
                     path: dotted.clone(),
+                    also: Vec::new(),
                     config: self.config.file.clone(),
                     suggestion: suggest::nearest(&dotted, keys.iter().map(String::as_str))
                         .map(|s| format!("config.{s}")),

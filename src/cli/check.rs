@@ -11,6 +11,12 @@ pub struct Args {
 }
 
 pub fn run(args: &Args, color: bool) -> Result<Status, Error> {
+    check(args, color, true)
+}
+
+/// Checks and reports; `exiting` says the process ends right after, so the
+/// inputs need not be freed (`wmap watch` checks again and again, and frees them).
+pub fn check(args: &Args, color: bool, exiting: bool) -> Result<Status, Error> {
     let inputs = Inputs::load(&args.source)?;
     let checked = inputs.check();
     inputs.report(&checked, color);
@@ -45,7 +51,9 @@ pub fn run(args: &Args, color: bool) -> Result<Status, Error> {
     // The process ends right after this; freeing tens of thousands of small
     // allocations one by one would only add to the time `wmap check` takes
     // on every keystroke of `wmap watch`.
-    std::mem::forget(checked);
-    std::mem::forget(inputs);
+    if exiting {
+        std::mem::forget(checked);
+        std::mem::forget(inputs);
+    }
     Ok(status)
 }

@@ -2,10 +2,12 @@
 
 mod check;
 mod common;
+mod fmt;
 mod inspect;
 mod plan;
 mod run;
 mod verify;
+mod watch;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -60,6 +62,11 @@ pub enum Command {
     /// Build the target model in burn from converted weights and compare its outputs
     /// with reference outputs from transformers.
     Verify(verify::Args),
+    /// Check again whenever the mapping or a file it uses changes; with DST, convert
+    /// after every clean check (and verify, with --verify).
+    Watch(watch::Args),
+    /// Rewrite mapping files in the canonical layout (`--check`: only report).
+    Fmt(fmt::Args),
     /// List a checkpoint's tensors collapsed into name patterns, with shapes, dtypes and totals.
     Inspect(inspect::Args),
 }
@@ -85,6 +92,8 @@ where
         Command::Run(args) => run::run(args, color),
         Command::Inspect(args) => inspect::run(args),
         Command::Verify(args) => verify::run(args),
+        Command::Fmt(args) => fmt::run(args, color),
+        Command::Watch(args) => watch::run(args, color),
     };
     match status {
         Ok(status) => status.into(),

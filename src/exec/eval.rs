@@ -185,17 +185,132 @@ fn permute_typed<const N: usize>(data: &[u8], shape: &[u64], perm: &[usize], dst
 
 /// Cache-blocked transpose of a `rows x cols` matrix into `cols x rows`.
 fn transpose_2d<T: Copy>(src: &[T], rows: usize, cols: usize, dst: &mut [T]) {
-    const B: usize = 32;
-    for r0 in (0..rows).step_by(B) {
-        let r1 = (r0 + B).min(rows);
-        for c0 in (0..cols).step_by(B) {
-            let c1 = (c0 + B).min(cols);
-            for r in r0..r1 {
-                let row = &src[r * cols..];
-                for c in c0..c1 {
-                    dst[c * rows + r] = row[c];
+    transpose_rows(src, rows, cols, 0, cols, dst);
+}
+
+/// Rows `c0..c1` of the transpose of a `rows` x `cols` matrix (that is,
+/// columns `c0..c1` of `src`) into `dst`, tile by tile: each tile reads a
+/// small block of source rows and writes whole runs of output rows, so both
+/// sides stay in cache.
+fn transpose_rows<T: Copy>(
+    src: &[T],
+    rows: usize,
+    cols: usize,
+    c0: usize,
+    c1: usize,
+    dst: &mut [T],
+) {
+    const B: usize = 64;
+    for cb in (c0..c1).step_by(B) {
+        let ce = (cb + B).min(c1);
+        for rb in (0..rows).step_by(B) {
+            let re = (rb + B).min(rows);
+            let block = &src[rb * cols..(re - 1) * cols + ce];
+            for c in cb..ce {
+                let out = &mut dst[(c - c0) * rows + rb..(c - c0) * rows + re];
+                for (k, x) in out.iter_mut().enumerate() {
+                    *x = block[k * cols + c];
                 }
             }
         }
+    }
+}
+
+/// A transpose of the last two axes of a tensor read straight from the
+/// source (no intermediate), which the executor can write in bounded chunks
+/// of output rows instead of computing the whole tensor first.
+pub struct StreamedTranspose<'a> {
+    data: &'a [u8],
+    batch: usize,
+    rows: usize,
+    cols: usize,
+    esize: usize,
+}
+
+impl<'a> StreamedTranspose<'a> {
+    /// Recognises `permute` of a source (or a reshape of one) that swaps the
+    /// last two axes and keeps the others.
+    pub fn of(node: &Node, src: &'a dyn SourceData) -> Option<StreamedTranspose<'a>> {
+        let NodeOp::Permute(input, perm) = &node.op else {
+            return None;
+        };
+        let mut inner = input.as_ref();
+        while let NodeOp::Reshape(i) = &inner.op {
+            inner = i;
+        }
+        let NodeOp::Source(ti) = inner.op else {
+            return None;
+        };
+        let rank = perm.len();
+        if rank < 2
+            || perm[..rank - 2].iter().enumerate().any(|(i, &p)| i != p)
+            || perm[rank - 2] != rank - 1
+            || perm[rank - 1] != rank - 2
+        {
+            return None;
+        }
+        let shape = &input.shape;
+        let rows = shape[rank - 2] as usize;
+        let cols = shape[rank - 1] as usize;
+        Some(StreamedTranspose {
+            data: src.bytes(ti),
+            batch: shape[..rank - 2].iter().product::<u64>() as usize,
+            rows,
+            cols,
+            esize: node.dtype.size(),
+        })
+    }
+
+    /// Bytes of one output row (a source column).
+    pub fn row_bytes(&self) -> usize {
+        self.rows * self.esize
+    }
+
+    /// Output rows in all (batch times source columns).
+    pub fn out_rows(&self) -> usize {
+        self.batch * self.cols
+    }
+
+    /// Fills `dst` with output rows `start..start + n` (n = dst.len() / row_bytes),
+    /// which must lie within one batch entry.
+    pub fn fill(&self, start: usize, dst: &mut [u8]) {
+        let n = dst.len() / self.row_bytes().max(1);
+        let b = start / self.cols.max(1);
+        let c0 = start % self.cols.max(1);
+        let plane = self.rows * self.cols * self.esize;
+        let src = &self.data[b * plane..(b + 1) * plane];
+        let (rows, cols) = (self.rows, self.cols);
+        fn rows_of<const N: usize>(
+            s: &[u8],
+            r: usize,
+            c: usize,
+            c0: usize,
+            c1: usize,
+            d: &mut [u8],
+        ) {
+            transpose_rows::<[u8; N]>(
+                bytemuck::cast_slice(s),
+                r,
+                c,
+                c0,
+                c1,
+                bytemuck::cast_slice_mut(d),
+            );
+        }
+        let fill = match self.esize {
+            1 => rows_of::<1>,
+            2 => rows_of::<2>,
+            4 => rows_of::<4>,
+            8 => rows_of::<8>,
+            _ => unreachable!("element sizes are 1, 2, 4 or 8"),
+        };
+        fill(src, rows, cols, c0, c0 + n, dst);
+    }
+
+    /// How many output rows from `start` fit in `bytes` without crossing a
+    /// batch entry (at least one).
+    pub fn rows_in(&self, start: usize, bytes: usize) -> usize {
+        let left_in_batch = self.cols - start % self.cols.max(1);
+        (bytes / self.row_bytes().max(1)).clamp(1, left_in_batch.max(1))
     }
 }

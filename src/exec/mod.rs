@@ -312,6 +312,13 @@ fn sync_dir(dir: &Path) -> Result<()> {
 /// largest single tensor (which is always allowed, so any plan can run).
 const BUFFER_BUDGET: u64 = 48 << 20;
 
+/// Size of the per-thread buffer that streamed transposes are written from.
+const CHUNK_BYTES: usize = 4 << 20;
+
+thread_local! {
+    static CHUNK: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// A counting semaphore over bytes: bounds the memory of tensors being
 /// computed in parallel, however many threads there are.
 struct Budget {
@@ -433,6 +440,11 @@ fn write_file(
         .map_err(|e| Error::io(path, e))?;
     let largest = file.tensors.iter().map(|t| t.nbytes).max().unwrap_or(0);
     let budget = Budget::new(largest + BUFFER_BUDGET);
+    // Writes into one file serialise on its inode lock in the kernel anyway;
+    // taking turns here lets a waiting thread sleep (or compute) instead of
+    // spinning on that lock.
+    let turn = std::sync::Mutex::new(());
+    let lock = || turn.lock().unwrap_or_else(|e| e.into_inner());
     let overflows: Vec<(String, u64)> = file
         .tensors
         .par_iter()
@@ -446,6 +458,7 @@ fn write_file(
             match &t.node.op {
                 crate::plan::NodeOp::Source(ti) => {
                     let (shard, start, _) = sources.ranges[*ti];
+                    let _turn = lock();
                     copy_range(
                         &sources.files[shard],
                         start as u64,
@@ -455,10 +468,35 @@ fn write_file(
                     )
                     .map_err(|e| Error::io(path, e))?;
                 }
+                _ if placed.nbytes > 0
+                    && eval::StreamedTranspose::of(&t.node, sources).is_some() =>
+                {
+                    // Written in chunks of output rows from a per-thread buffer:
+                    // no tensor-sized allocation, and writing overlaps computing.
+                    let tr = eval::StreamedTranspose::of(&t.node, sources).expect("checked above");
+                    CHUNK.with(|chunk| -> Result<()> {
+                        let mut chunk = chunk.borrow_mut();
+                        let mut row = 0;
+                        while row < tr.out_rows() {
+                            let n = tr.rows_in(row, CHUNK_BYTES);
+                            let len = n * tr.row_bytes();
+                            if chunk.len() < len {
+                                chunk.resize(len, 0);
+                            }
+                            tr.fill(row, &mut chunk[..len]);
+                            let _turn = lock();
+                            out.write_all_at(&chunk[..len], at + (row * tr.row_bytes()) as u64)
+                                .map_err(|e| Error::io(path, e))?;
+                            row += n;
+                        }
+                        Ok(())
+                    })?;
+                }
                 _ => {
                     let _permit = budget.acquire(placed.nbytes);
                     let mut buffer = vec![0u8; placed.nbytes as usize];
                     eval::eval_into(&t.node, sources, &mut buffer, &mut notes);
+                    let _turn = lock();
                     out.write_all_at(&buffer, at)
                         .map_err(|e| Error::io(path, e))?;
                 }

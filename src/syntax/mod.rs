@@ -2,6 +2,7 @@
 //! and the AST it is converted into.
 
 pub mod ast;
+pub mod format;
 mod parse;
 
 pub use ast::*;

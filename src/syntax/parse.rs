@@ -10,7 +10,7 @@ use crate::source::{FileId, Span, Spanned};
 
 #[derive(pest_derive::Parser)]
 #[grammar = "../grammar/wmap.pest"]
-struct WmapParser;
+pub(crate) struct WmapParser;
 
 /// Parses one file. Syntax errors stop at the first one (pest cannot
 /// recover); an integer literal too large for 64 bits is reported and the
