@@ -28,6 +28,20 @@ pub fn parse(file: FileId, text: &str) -> Result<Module, Vec<Diagnostic>> {
     };
     let mut module = Module::default();
     for pair in pairs.flatten().filter(is_statement) {
+        // Expressions become trees that are evaluated recursively; a statement
+        // of absurd size (a chain of 100,000 `+`, as a fuzzer writes) is
+        // refused here rather than overflowing the stack later.
+        let size = pair.clone().into_inner().flatten().count();
+        if size > MAX_STATEMENT_PAIRS {
+            builder.diagnostics.push(Diagnostic::Syntax {
+                span: builder.span(&pair),
+                expected: Vec::new(),
+                found: format!(
+                    "a statement this large ({size} grammar elements; the limit is {MAX_STATEMENT_PAIRS})"
+                ),
+            });
+            continue;
+        }
         module.items.push(builder.statement(pair));
     }
     if builder.diagnostics.is_empty() {
@@ -36,6 +50,10 @@ pub fn parse(file: FileId, text: &str) -> Result<Module, Vec<Diagnostic>> {
         Err(builder.diagnostics)
     }
 }
+
+/// The most grammar elements one statement may have; real statements have
+/// tens.
+const MAX_STATEMENT_PAIRS: usize = 4096;
 
 fn is_statement(pair: &Pair<Rule>) -> bool {
     matches!(
