@@ -7,12 +7,13 @@ use std::path::{Path, PathBuf};
 /// An I/O or input-format error, with the file (and tensor) it concerns.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum Error {
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {error}", path.display())]
     #[diagnostic(code(wmap::io))]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        // Not a `source`: the message already says it, and miette would
+        // print it a second time as the cause.
+        error: std::io::Error,
     },
 
     #[error("{}: {problem}", path.display())]
@@ -48,7 +49,7 @@ impl Error {
     pub fn io(path: impl AsRef<Path>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.as_ref().to_path_buf(),
-            source,
+            error: source,
         }
     }
 

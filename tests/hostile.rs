@@ -354,3 +354,46 @@ fn destination_parent_not_a_directory_is_refused() {
     ));
     assert_eq!(listing(dir.path()), before);
 }
+
+/// A destination that fills up mid-run: a 300 kB tmpfs, for a 673 kB output.
+/// Mounting needs root (CI runs as root); elsewhere the test says it skipped.
+#[test]
+fn a_full_disk_mid_run_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let mnt = dir.path().join("small");
+    std::fs::create_dir(&mnt).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=300k", "tmpfs"])
+        .arg(&mnt)
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !mounted {
+        eprintln!("SKIPPED: cannot mount a tmpfs here (not root)");
+        return;
+    }
+    let out = wmap()
+        .args([
+            "run",
+            "--quiet",
+            "mappings/gpt2/hf-to-burn.wmap",
+            "tests/fixtures/models/gpt2",
+        ])
+        .arg(mnt.join("out"))
+        .output()
+        .unwrap();
+    let left: Vec<_> = std::fs::read_dir(&mnt)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    let _ = std::process::Command::new("umount").arg(&mnt).status();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(says(&stderr, "No space left on device"), "{stderr}");
+    assert_eq!(
+        stderr.matches("No space left").count(),
+        1,
+        "said once: {stderr}"
+    );
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
