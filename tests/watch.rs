@@ -212,3 +212,37 @@ fn watch_with_dst_converts_after_each_clean_check() {
     w.expect("stopped");
     assert_eq!(w.child.wait().unwrap().code(), Some(0));
 }
+
+#[test]
+fn watch_with_verify_runs_the_burn_model_after_converting() {
+    let dir = setup();
+    let mapping = std::fs::canonicalize("mappings/gpt2/hf-to-burn.wmap").unwrap();
+    let reference =
+        std::fs::canonicalize("tests/fixtures/models/gpt2/reference.safetensors").unwrap();
+    std::fs::copy(&mapping, dir.path().join("rules.wmap")).unwrap();
+    let mut w = Watch::start(
+        dir.path(),
+        &[
+            "rules.wmap",
+            "src",
+            "out",
+            "--verify",
+            reference.to_str().unwrap(),
+        ],
+    );
+    let c = w.cycle();
+    assert!(c.iter().any(|l| l.starts_with("verify gpt2")), "{c:?}");
+    assert!(c.iter().any(|l| l.starts_with("ok: max |diff|")), "{c:?}");
+    // Breaking a split's sizes fails the check, and nothing is verified.
+    let text = std::fs::read_to_string(dir.path().join("rules.wmap")).unwrap();
+    save(
+        &dir.path().join("rules.wmap"),
+        &text.replace("parts=3", "parts=2"),
+    );
+    let c = w.cycle();
+    assert!(c.iter().any(|l| l.contains("error:")), "{c:?}");
+    assert!(!c.iter().any(|l| l.starts_with("verify gpt2")), "{c:?}");
+    unsafe { libc::kill(w.child.id() as i32, libc::SIGINT) };
+    w.expect("stopped");
+    assert_eq!(w.child.wait().unwrap().code(), Some(0));
+}
