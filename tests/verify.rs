@@ -383,3 +383,50 @@ fn wgpu_without_the_feature_is_a_usage_error() {
         .code(2)
         .stderr(predicate::str::contains("--features wgpu"));
 }
+
+/// `wmap spec` lists exactly the tensors (names, shapes) that the shipped
+/// mappings produce and the models load.
+#[test]
+fn spec_matches_what_the_mappings_produce() {
+    let dir = tempfile::tempdir().unwrap();
+    for (fixture, family, kind) in FIXTURES {
+        let dst = dir.path().join(fixture);
+        convert(&mapping(family), fixture, &dst);
+        let bytes = std::fs::read(dst.join("model.safetensors")).unwrap();
+        let st = SafeTensors::deserialize(&bytes).unwrap();
+        let mut produced: Vec<(String, Vec<u64>)> = st
+            .tensors()
+            .into_iter()
+            .map(|(n, v)| (n, v.shape().iter().map(|&d| d as u64).collect()))
+            .collect();
+        produced.sort();
+        let spec_path = dir.path().join(format!("{fixture}.json"));
+        wmap()
+            .args(["spec", "--model", kind.name(), "--config"])
+            .arg(Path::new(MODELS).join(fixture).join("config.json"))
+            .arg("-o")
+            .arg(&spec_path)
+            .assert()
+            .success();
+        let spec: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&spec_path).unwrap()).unwrap();
+        let expected: Vec<(String, Vec<u64>)> = spec["tensors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| {
+                assert_eq!(t["dtype"], "f32");
+                (
+                    t["name"].as_str().unwrap().to_string(),
+                    t["shape"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|d| d.as_u64().unwrap())
+                        .collect(),
+                )
+            })
+            .collect();
+        assert_eq!(expected, produced, "{fixture}");
+    }
+}

@@ -2,10 +2,12 @@
 
 mod check;
 mod common;
+mod diff;
 mod fmt;
 mod inspect;
 mod plan;
 mod run;
+mod spec;
 mod verify;
 mod watch;
 
@@ -67,6 +69,10 @@ pub enum Command {
     Watch(watch::Args),
     /// Rewrite mapping files in the canonical layout (`--check`: only report).
     Fmt(fmt::Args),
+    /// Compare two checkpoints tensor by tensor, directly or through a mapping applied to A.
+    Diff(diff::Args),
+    /// Write the tensors a burn model expects (names, shapes, dtypes) without loading weights.
+    Spec(spec::Args),
     /// List a checkpoint's tensors collapsed into name patterns, with shapes, dtypes and totals.
     Inspect(inspect::Args),
 }
@@ -93,6 +99,8 @@ where
         Command::Inspect(args) => inspect::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Fmt(args) => fmt::run(args, color),
+        Command::Spec(args) => spec::run(args),
+        Command::Diff(args) => diff::run(args, color),
         Command::Watch(args) => watch::run(args, color),
     };
     match status {

@@ -267,6 +267,53 @@ fn load_into<M: ModuleSnapshot + Module>(mut module: M, files: &[PathBuf]) -> Re
     Ok(module)
 }
 
+/// One tensor a model expects: its path in the module, shape and dtype name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Expected {
+    pub name: String,
+    pub shape: Vec<u64>,
+    pub dtype: String,
+}
+
+/// The tensors the model of `kind` built from `config` expects, sorted by
+/// name, without loading any weights (burn initialises parameters lazily,
+/// so nothing of the model's size is allocated).
+pub fn spec(kind: ModelKind, config: &Path) -> Result<Vec<Expected>> {
+    let config = HfConfig::load(config)?;
+    #[allow(deprecated)] // ndarray: see Backend::device
+    let device = Device::ndarray();
+    let tensors = match kind {
+        ModelKind::Gpt2 => gpt2::Gpt2Config::from_hf(&config)?
+            .init(&device)
+            .collect(None, None, false),
+        ModelKind::Bert => bert::BertConfig::from_hf(&config)?
+            .init(&device)
+            .collect(None, None, false),
+        ModelKind::Llama => llama::LlamaConfig::from_hf(&config)?
+            .init(&device)
+            .collect(None, None, false),
+    };
+    let mut out: Vec<Expected> = tensors
+        .into_iter()
+        .map(|t| Expected {
+            name: t.name.clone(),
+            shape: t.shape.iter().map(|&d| d as u64).collect(),
+            dtype: match t.dtype {
+                BurnDType::F64 => "f64",
+                BurnDType::F32 => "f32",
+                BurnDType::F16 => "f16",
+                BurnDType::BF16 => "bf16",
+                BurnDType::I64 => "i64",
+                BurnDType::I32 => "i32",
+                _ => "other",
+            }
+            .to_string(),
+        })
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
 /// A reference file made by transformers: inputs and expected outputs.
 pub struct Reference {
     pub batch: Batch,

@@ -1,0 +1,195 @@
+//! `wmap diff A B [--rules RULES]`: compare two checkpoints tensor by tensor,
+//! directly or through a mapping applied to A.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use memmap2::Mmap;
+
+use super::common::{Inputs, Status};
+use super::SourceArgs;
+use crate::checkpoint::{Checkpoint, TensorInfo};
+use crate::dtype::DType;
+use crate::error::Error;
+use crate::exec::{self, Control, Options};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The first checkpoint (with --rules, the source the mapping is applied to).
+    pub a: PathBuf,
+    /// The second checkpoint.
+    pub b: PathBuf,
+    /// Apply this mapping to A first, and compare its output with B.
+    #[arg(long, value_name = "RULES")]
+    pub rules: Option<PathBuf>,
+    /// The config file for the mapping (default: config.json beside A).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The largest absolute difference that counts as equal.
+    #[arg(long, default_value_t = 0.0, value_name = "T")]
+    pub tolerance: f64,
+}
+
+pub fn run(args: &Args, color: bool) -> Result<Status, Error> {
+    if args.tolerance.is_nan() || args.tolerance < 0.0 {
+        return Err(Error::Usage(format!(
+            "--tolerance {} must be a non-negative number",
+            args.tolerance
+        )));
+    }
+    let b = Checkpoint::open(&args.b)?;
+    let Some(rules) = &args.rules else {
+        let a = Checkpoint::open(&args.a)?;
+        return compare(&a, &b, args.tolerance);
+    };
+    // Convert A into a temporary file, then compare that with B.
+    let inputs = Inputs::load(&SourceArgs {
+        rules: rules.clone(),
+        src: args.a.clone(),
+        config: args.config.clone(),
+        set: Vec::new(),
+    })?;
+    let checked = inputs.check();
+    inputs.report(&checked, color);
+    let Some(plan) = checked.plan else {
+        eprintln!("error: the mapping has problems; nothing compared");
+        return Ok(Status::Problems);
+    };
+    let temp = TempDir::new()?;
+    let out = temp.0.join("mapped.safetensors");
+    exec::run(
+        &plan,
+        &inputs.checkpoint,
+        &args.a,
+        &out,
+        &Options::default(),
+        &Control::default(),
+    )?;
+    let mapped = Checkpoint::open(&out)?;
+    compare(&mapped, &b, args.tolerance)
+}
+
+/// A private temporary folder, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> Result<TempDir, Error> {
+        let base = std::env::temp_dir();
+        for k in 0..1000u32 {
+            let p = base.join(format!("wmap-diff-{}-{k}", std::process::id()));
+            if std::fs::create_dir(&p).is_ok() {
+                return Ok(TempDir(p));
+            }
+        }
+        Err(Error::Failed(format!(
+            "cannot create a temporary folder in {}",
+            base.display()
+        )))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn map_all(c: &Checkpoint) -> Result<Vec<Mmap>, Error> {
+    c.shards
+        .iter()
+        .map(|s| {
+            let f = std::fs::File::open(&s.path).map_err(|e| Error::io(&s.path, e))?;
+            // SAFETY: read-only map of a file whose size was checked with its header.
+            unsafe { Mmap::map(&f) }.map_err(|e| Error::io(&s.path, e))
+        })
+        .collect()
+}
+
+fn data<'a>(maps: &'a [Mmap], t: &TensorInfo) -> &'a [u8] {
+    &maps[t.shard][t.offset as usize..(t.offset + t.nbytes) as usize]
+}
+
+/// The largest absolute difference between two tensors of one shape, both
+/// read as f64 (NaN where one side is NaN and the other is not).
+fn max_abs_diff(da: DType, a: &[u8], db: DType, b: &[u8], n: usize) -> f64 {
+    let widen = |d: DType, x: &[u8]| {
+        let mut out = vec![0u8; n * 8];
+        exec::convert::cast(d, DType::F64, x, &mut out);
+        out.chunks_exact(8)
+            .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")))
+            .collect::<Vec<f64>>()
+    };
+    let (va, vb) = (widen(da, a), widen(db, b));
+    va.iter().zip(&vb).fold(0f64, |m, (x, y)| {
+        if x.is_nan() && y.is_nan() || x == y {
+            m
+        } else {
+            let d = (x - y).abs();
+            if d.is_nan() || m.is_nan() {
+                f64::NAN
+            } else {
+                m.max(d)
+            }
+        }
+    })
+}
+
+fn compare(a: &Checkpoint, b: &Checkpoint, tolerance: f64) -> Result<Status, Error> {
+    let (ma, mb) = (map_all(a)?, map_all(b)?);
+    let bmap: BTreeMap<&str, &TensorInfo> =
+        b.tensors.iter().map(|t| (t.name.as_str(), t)).collect();
+    let amap: BTreeMap<&str, &TensorInfo> =
+        a.tensors.iter().map(|t| (t.name.as_str(), t)).collect();
+    let only_a: Vec<&str> = amap
+        .keys()
+        .filter(|n| !bmap.contains_key(*n))
+        .copied()
+        .collect();
+    let only_b: Vec<&str> = bmap
+        .keys()
+        .filter(|n| !amap.contains_key(*n))
+        .copied()
+        .collect();
+    let (mut identical, mut within, mut differ, mut mismatched) = (0, 0, 0, 0);
+    for (name, ta) in &amap {
+        let Some(tb) = bmap.get(name) else { continue };
+        if ta.shape != tb.shape {
+            println!("{name}: shape {:?} vs {:?}", ta.shape, tb.shape);
+            mismatched += 1;
+            continue;
+        }
+        let (xa, xb) = (data(&ma, ta), data(&mb, tb));
+        if ta.dtype == tb.dtype && xa == xb {
+            identical += 1;
+            continue;
+        }
+        let d = max_abs_diff(ta.dtype, xa, tb.dtype, xb, ta.numel() as usize);
+        let dtypes = if ta.dtype == tb.dtype {
+            String::new()
+        } else {
+            format!(" ({} vs {})", ta.dtype, tb.dtype)
+        };
+        if d <= tolerance {
+            within += 1;
+            println!("{name}: max |diff| {d:.3e}{dtypes} (within {tolerance:.0e})");
+        } else {
+            differ += 1;
+            println!("{name}: max |diff| {d:.3e}{dtypes}");
+        }
+    }
+    for n in &only_a {
+        println!("{n}: only in A");
+    }
+    for n in &only_b {
+        println!("{n}: only in B");
+    }
+    let equal = differ == 0 && mismatched == 0 && only_a.is_empty() && only_b.is_empty();
+    println!(
+        "{}: {} tensors in both: {identical} bit-identical, {within} within tolerance, {differ} differ, {mismatched} of another shape; {} only in A, {} only in B",
+        if equal { "equal" } else { "different" },
+        identical + within + differ + mismatched,
+        only_a.len(),
+        only_b.len(),
+    );
+    Ok(if equal { Status::Ok } else { Status::Problems })
+}
