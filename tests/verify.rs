@@ -50,8 +50,19 @@ fn verify_dir(
     config: Option<&Path>,
     fixture: &str,
 ) -> Vec<Comparison> {
+    verify_on(Backend::Ndarray, kind, weights, config, fixture)
+}
+
+/// Loads converted weights on `backend` and compares with the fixture's reference.
+fn verify_on(
+    backend: Backend,
+    kind: ModelKind,
+    weights: &Path,
+    config: Option<&Path>,
+    fixture: &str,
+) -> Vec<Comparison> {
     let weights = Weights::resolve(weights, config).unwrap();
-    let device = Backend::Ndarray.device().unwrap();
+    let device = backend.device().unwrap();
     let model = Model::load(kind, &weights, &device).unwrap();
     let reference = Reference::load(
         &Path::new(MODELS)
@@ -326,7 +337,6 @@ fn verify_usage_and_input_errors_exit_2() {
 #[test]
 fn wgpu_backend_verifies_within_1e_3() {
     let dir = tempfile::tempdir().unwrap();
-    let device = Backend::Wgpu.device().unwrap();
     for (fixture, family, kind) in [
         ("gpt2", "gpt2", ModelKind::Gpt2),
         ("bert", "bert", ModelKind::Bert),
@@ -334,15 +344,7 @@ fn wgpu_backend_verifies_within_1e_3() {
     ] {
         let dst = dir.path().join(fixture);
         convert(&mapping(family), fixture, &dst);
-        let weights = Weights::resolve(&dst, None).unwrap();
-        let model = Model::load(kind, &weights, &device).unwrap();
-        let reference = Reference::load(
-            &Path::new(MODELS)
-                .join(fixture)
-                .join("reference.safetensors"),
-        )
-        .unwrap();
-        for c in compare(&model, &reference).unwrap() {
+        for c in verify_on(Backend::Wgpu, kind, &dst, None, fixture) {
             eprintln!(
                 "wgpu {fixture} {}: max {:.3e} mean {:.3e} top-1 {}",
                 c.output, c.max_abs_diff, c.mean_abs_diff, c.top1

@@ -152,51 +152,29 @@ impl Model {
     }
 
     pub fn forward(&self, batch: &Batch) -> Result<Outputs> {
-        let values = |t: Tensor<3>| -> Result<(Vec<usize>, Vec<f32>)> {
-            let shape = t.dims().to_vec();
-            let v = t
-                .into_data()
-                .convert::<f32>()
-                .try_to_vec::<f32>()
-                .map_err(|e| Error::Failed(format!("cannot read the model's output: {e:?}")))?;
-            Ok((shape, v))
-        };
-        match self {
-            Model::Gpt2(m) => {
-                let (shape, values) = values(m.forward(batch))?;
-                Ok(Outputs {
-                    name: "logits",
-                    shape,
-                    values,
-                    pooler: None,
-                })
-            }
-            Model::Llama(m) => {
-                let (shape, values) = values(m.forward(batch))?;
-                Ok(Outputs {
-                    name: "logits",
-                    shape,
-                    values,
-                    pooler: None,
-                })
-            }
+        let (name, main, pooler) = match self {
+            Model::Gpt2(m) => ("logits", m.forward(batch), None),
+            Model::Llama(m) => ("logits", m.forward(batch), None),
             Model::Bert(m) => {
                 let (hidden, pooled) = m.forward(batch);
-                let (shape, values) = values(hidden)?;
-                let pooler = pooled
-                    .into_data()
-                    .convert::<f32>()
-                    .try_to_vec::<f32>()
-                    .map_err(|e| Error::Failed(format!("cannot read the model's output: {e:?}")))?;
-                Ok(Outputs {
-                    name: "last_hidden_state",
-                    shape,
-                    values,
-                    pooler: Some(pooler),
-                })
+                ("last_hidden_state", hidden, Some(floats(pooled)?))
             }
-        }
+        };
+        Ok(Outputs {
+            name,
+            shape: main.dims().to_vec(),
+            values: floats(main)?,
+            pooler,
+        })
     }
+}
+
+/// A model output's values as f32.
+fn floats<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
+    t.into_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .map_err(|e| Error::Failed(format!("cannot read the model's output: {e:?}")))
 }
 
 /// Loads safetensors files into `module` through burn-store, with no key
