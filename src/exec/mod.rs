@@ -455,8 +455,13 @@ fn write_file(
             let t = &plan.targets[placed.target];
             let at = data_start + placed.offset;
             let mut notes = Notes::default();
-            match &t.node.op {
-                crate::plan::NodeOp::Source(ti) => {
+            let streamed = if placed.nbytes > 0 {
+                eval::StreamedTranspose::of(&t.node, sources)
+            } else {
+                None
+            };
+            match (&t.node.op, streamed) {
+                (crate::plan::NodeOp::Source(ti), _) => {
                     let (shard, start, _) = sources.ranges[*ti];
                     let _turn = lock();
                     copy_range(
@@ -468,12 +473,9 @@ fn write_file(
                     )
                     .map_err(|e| Error::io(path, e))?;
                 }
-                _ if placed.nbytes > 0
-                    && eval::StreamedTranspose::of(&t.node, sources).is_some() =>
-                {
+                (_, Some(tr)) => {
                     // Written in chunks of output rows from a per-thread buffer:
                     // no tensor-sized allocation, and writing overlaps computing.
-                    let tr = eval::StreamedTranspose::of(&t.node, sources).expect("checked above");
                     CHUNK.with(|chunk| -> Result<()> {
                         let mut chunk = chunk.borrow_mut();
                         let mut row = 0;
@@ -492,7 +494,7 @@ fn write_file(
                         Ok(())
                     })?;
                 }
-                _ => {
+                (_, None) => {
                     let _permit = budget.acquire(placed.nbytes);
                     let mut buffer = vec![0u8; placed.nbytes as usize];
                     eval::eval_into(&t.node, sources, &mut buffer, &mut notes);

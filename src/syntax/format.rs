@@ -251,11 +251,7 @@ fn render_simple(stmt: Pair<Rule>) -> String {
         Rule::let_decl => format!("let {} = {}", text(1), text(2)),
         Rule::cast_decl => format!("cast {} -> {}", text(1), text(2)),
         Rule::tie_decl => format!("tie {} = {}", text(1), text(2)),
-        Rule::drop_decl => parts
-            .iter()
-            .map(|p| render_any(p.clone()))
-            .collect::<Vec<_>>()
-            .join(" "),
+        // drop_decl: `[optional] drop SOURCES`.
         _ => parts
             .iter()
             .map(|p| render_any(p.clone()))

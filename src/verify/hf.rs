@@ -18,21 +18,10 @@ pub struct HfConfig {
 
 impl HfConfig {
     pub fn load(path: &Path) -> Result<HfConfig> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let value: Value = serde_json::from_str(&text).map_err(|e| Error::BadConfig {
+        Ok(HfConfig {
             path: path.to_path_buf(),
-            problem: format!("not valid JSON: {e}"),
-        })?;
-        match value {
-            Value::Object(root) => Ok(HfConfig {
-                path: path.to_path_buf(),
-                root,
-            }),
-            _ => Err(Error::BadConfig {
-                path: path.to_path_buf(),
-                problem: "the top level is not a JSON object".into(),
-            }),
-        }
+            root: crate::checkpoint::Config::load(path)?.root,
+        })
     }
 
     fn bad(&self, problem: String) -> Error {
