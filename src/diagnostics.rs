@@ -139,6 +139,12 @@ pub enum Diagnostic {
     },
     /// A `regex` that does not compile, or a template that names no group.
     InvalidRegex { span: Span, problem: String },
+    /// `wmap invert`: a statement whose effect has no exact inverse.
+    NotInvertible {
+        span: Span,
+        problem: String,
+        help: String,
+    },
     /// Source tensors that no rule, drop or fallback takes (one per pattern).
     UnmappedTensors {
         pattern: String,
@@ -310,6 +316,7 @@ impl Diagnostic {
             BadCapture { .. } => "bad_capture",
             MismatchedCaptures { .. } => "mismatched_captures",
             InvalidRegex { .. } => "invalid_regex",
+            NotInvertible { .. } => "not_invertible",
             UnmappedTensors { .. } => "unmapped_tensor",
             AmbiguousMatch { .. } => "ambiguous_match",
             DuplicateTarget { .. } => "duplicate_target",
@@ -404,6 +411,7 @@ impl Diagnostic {
                 show_captures(other)
             ),
             InvalidRegex { problem, .. } => format!("invalid regex rule: {problem}"),
+            NotInvertible { problem, .. } => format!("no exact inverse: {problem}"),
             UnmappedTensors { pattern, count, .. } => {
                 if *count == 1 {
                     format!("source tensor `{pattern}` is not mapped by any rule")
@@ -540,6 +548,7 @@ impl Diagnostic {
                     .into(),
             ),
             InvalidRegex { .. } => None,
+            NotInvertible { help, .. } => Some(help.clone()),
             UnmappedTensors { example, count, .. } => Some(if *count == 1 {
                 "map it with a rule, `drop` it, or add a `fallback`".into()
             } else {
@@ -670,6 +679,7 @@ impl Diagnostic {
             BadCapture { span, .. } => vec![primary(*span, "here")],
             MismatchedCaptures { span, .. } => vec![primary(*span, "in this list")],
             InvalidRegex { span, .. } => vec![primary(*span, "here")],
+            NotInvertible { span, .. } => vec![primary(*span, "not invertible")],
             UnmappedTensors { .. } => vec![],
             AmbiguousMatch { first, second, .. } => vec![
                 primary(*second, "matched here"),

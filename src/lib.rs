@@ -6,6 +6,7 @@
 
 pub mod check;
 pub mod checkpoint;
+#[cfg(feature = "verify")]
 pub mod cli;
 pub mod collapse;
 pub mod diagnostics;
@@ -19,6 +20,8 @@ pub mod source;
 pub mod stdlib;
 pub mod suggest;
 pub mod syntax;
+#[cfg(feature = "verify")]
 pub mod verify;
 
+#[cfg(feature = "verify")]
 pub use cli::run;

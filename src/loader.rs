@@ -61,8 +61,14 @@ pub fn load(path: &Path) -> Result<Loaded> {
 /// Loads a mapping from text, as if read from a file called `name` (relative
 /// `use`s resolve against the current folder).
 pub fn load_text(name: &str, text: &str) -> Loaded {
+    load_bytes(name, text.as_bytes().to_vec())
+}
+
+/// Loads a mapping from raw bytes, as if read from a file called `name`;
+/// bytes that are not UTF-8 give a `not_utf8` diagnostic, as a file would.
+pub fn load_bytes(name: &str, bytes: Vec<u8>) -> Loaded {
     let origin = Origin::File(PathBuf::from(name));
-    load_root(origin, name.to_string(), None, text.as_bytes().to_vec())
+    load_root(origin, name.to_string(), None, bytes)
 }
 
 fn load_root(origin: Origin, name: String, path: Option<PathBuf>, bytes: Vec<u8>) -> Loaded {

@@ -1,10 +1,13 @@
 //! The checker: a pure function of (mapping, headers, config) that either
 //! builds a [`Plan`] or reports every problem it finds, in one pass.
 
-mod defs;
+pub mod defs;
 pub mod env;
+mod invert;
 pub mod matching;
 pub mod pipeline;
+
+pub use invert::{invert, Inverted};
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -23,7 +26,8 @@ use crate::syntax::{Matcher, Rule, Targets};
 use defs::Definitions;
 use env::Lets;
 use matching::{render, show_binding, Binding, CompiledMatcher};
-use pipeline::{Instance, Pipelines};
+use pipeline::{Instance, Pipelines, RuleTrace, Trace};
+use std::cell::RefCell;
 
 /// What checking produced: a plan when there were no problems.
 #[derive(Debug)]
@@ -36,6 +40,16 @@ pub struct Checked {
 
 /// Checks a loaded mapping against a checkpoint's tensors and config.
 pub fn check(loaded: &Loaded, tensors: &[TensorInfo], config: &Config) -> Checked {
+    check_traced(loaded, tensors, config, None)
+}
+
+/// [`check`], recording what every rule and op call saw into `trace`.
+pub fn check_traced(
+    loaded: &Loaded,
+    tensors: &[TensorInfo],
+    config: &Config,
+    trace: Option<&RefCell<Trace>>,
+) -> Checked {
     let mut out: Vec<Diagnostic> = loaded.diagnostics.clone();
     if !out.is_empty() {
         // Syntax errors leave the mapping incomplete; checking it against the
@@ -60,6 +74,7 @@ pub fn check(loaded: &Loaded, tensors: &[TensorInfo], config: &Config) -> Checke
             config,
             ops: &defs.ops,
             sources: tensors,
+            trace,
         },
     };
     let plan = checker.plan(&defs, &mut out);
@@ -270,6 +285,12 @@ impl Checker<'_> {
             if per_drop[d].is_empty() && !drop.optional && !matched_drop[d] {
                 out.push(self.unmatched(drop.span, "drop", &compiled.matchers));
             }
+            if let Some(trace) = self.pipelines.trace {
+                trace
+                    .borrow_mut()
+                    .drops
+                    .insert(drop.span, per_drop[d].len());
+            }
             dropped.extend(per_drop[d].iter().map(|&ti| self.tensors[ti].name.clone()));
         }
         self.ties(defs, &mut targets, out);
@@ -411,6 +432,23 @@ impl Checker<'_> {
                 .flatten()
                 .map(|&ti| self.source_node(ti))
                 .collect();
+            if let Some(trace) = self.pipelines.trace {
+                let stored: pipeline::Values = slots
+                    .iter()
+                    .flatten()
+                    .map(|&ti| (self.tensors[ti].shape.clone(), self.tensors[ti].dtype))
+                    .collect();
+                let mut t = trace.borrow_mut();
+                let entry = t.rules.entry(rule.span).or_insert_with(|| RuleTrace {
+                    instances: Vec::new(),
+                    stored: stored.clone(),
+                    uniform_dtypes: true,
+                });
+                entry.uniform_dtypes &= stored
+                    .iter()
+                    .map(|v| v.1)
+                    .eq(entry.stored.iter().map(|v| v.1));
+            }
             instances.push(Instance::new(binding, lanes));
         }
         let Some(instances) =
@@ -422,6 +460,32 @@ impl Checker<'_> {
         let location = self.rule_location(rule.span);
         let mut produced = Vec::new();
         for inst in instances {
+            if let Some(trace) = self.pipelines.trace {
+                let sources = inst
+                    .lanes
+                    .iter()
+                    .flat_map(|l| l.sources())
+                    .map(|ti| self.tensors[ti].name.clone());
+                let mut seen = Vec::new();
+                for s in sources {
+                    if !seen.contains(&s) {
+                        seen.push(s);
+                    }
+                }
+                let targets = match &rule.targets {
+                    Targets::Patterns(ps) => ps
+                        .iter()
+                        .filter_map(|p| render(p, &inst.binding).ok())
+                        .collect(),
+                    Targets::Template(t) => matching::expand_template(&t.value, &inst.binding)
+                        .into_iter()
+                        .collect(),
+                };
+                let mut t = trace.borrow_mut();
+                if let Some(entry) = t.rules.get_mut(&rule.span) {
+                    entry.instances.push((seen, targets));
+                }
+            }
             let n_targets = match &rule.targets {
                 Targets::Patterns(ps) => ps.len(),
                 Targets::Template(_) => 1,

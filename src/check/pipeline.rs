@@ -1,6 +1,7 @@
 //! Running a rule's pipeline on shapes and dtypes: every op checks its
 //! preconditions and builds the plan node that the executor will evaluate.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 
 use super::env::{Lets, Scope};
@@ -53,6 +54,59 @@ pub struct Pipelines<'a> {
     pub config: &'a Config,
     pub ops: &'a HashMap<String, &'a OpDef>,
     pub sources: &'a [TensorInfo],
+    /// Where to record what each op call saw (for `wmap invert`).
+    pub trace: Option<&'a RefCell<Trace>>,
+}
+
+/// The values entering and leaving every op call, recorded for the first
+/// instance that reaches it, keyed by the call's path: the spans of the `op`
+/// calls it is inside, then its own.
+#[derive(Debug, Default)]
+pub struct Trace {
+    path: Vec<Span>,
+    pub calls: HashMap<Vec<Span>, CallTrace>,
+    /// A user op call's parameters as bound for the first instance.
+    pub params: HashMap<Vec<Span>, Vec<(String, i64)>>,
+    /// Per rule: the source names and target names of every instance, and
+    /// the (shape, dtype as stored) of the first instance's sources.
+    pub rules: HashMap<Span, RuleTrace>,
+    /// Per drop: how many tensors it took.
+    pub drops: HashMap<Span, usize>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RuleTrace {
+    pub instances: Vec<(Vec<String>, Vec<String>)>,
+    pub stored: Values,
+    /// Whether every instance's sources had the same stored dtypes.
+    pub uniform_dtypes: bool,
+}
+
+/// (shape, dtype) of each value.
+pub type Values = Vec<(Vec<u64>, DType)>;
+
+#[derive(Debug, Clone)]
+pub struct CallTrace {
+    pub inputs: Values,
+    pub outputs: Values,
+    /// Whether every instance brought the same shapes and dtypes.
+    pub uniform: bool,
+    /// The different inputs seen (at most [`DISTINCT_INPUTS`]).
+    pub distinct: Vec<Values>,
+    /// The axis order a `transpose`/`permute` built, and the number an
+    /// `add`/`mul` applies (read from the first value it produced).
+    pub perm: Option<Vec<usize>>,
+    pub scalar: Option<f64>,
+}
+
+/// How many different inputs a [`CallTrace`] keeps.
+pub const DISTINCT_INPUTS: usize = 32;
+
+fn values(inst: &Instance) -> Values {
+    inst.lanes
+        .iter()
+        .map(|l| (l.shape.clone(), l.dtype))
+        .collect()
 }
 
 /// A name for a node in messages: its first source tensor.
@@ -88,6 +142,57 @@ impl Pipelines<'_> {
     }
 
     fn call(
+        &self,
+        call: &OpCall,
+        instances: Vec<Instance>,
+        params: &[(String, i64)],
+        stack: &mut Vec<String>,
+        out: &mut Vec<Diagnostic>,
+    ) -> Option<Vec<Instance>> {
+        let Some(trace) = self.trace else {
+            return self.dispatch(call, instances, params, stack, out);
+        };
+        let inputs = instances.first().map(values);
+        let uniform = instances.iter().all(|i| Some(values(i)) == inputs);
+        let mut distinct: Vec<Values> = Vec::new();
+        for inst in &instances {
+            let v = values(inst);
+            if !distinct.contains(&v) && distinct.len() <= DISTINCT_INPUTS {
+                distinct.push(v);
+            }
+        }
+        trace.borrow_mut().path.push(call.span);
+        let result = self.dispatch(call, instances, params, stack, out);
+        let mut t = trace.borrow_mut();
+        let key = t.path.clone();
+        t.path.pop();
+        if let (Some(inputs), Some(first)) = (inputs, result.as_ref().and_then(|r| r.first())) {
+            let lane = first.lanes.first().map(|l| &l.op);
+            let entry = t.calls.entry(key).or_insert_with(|| CallTrace {
+                inputs,
+                outputs: values(first),
+                uniform,
+                distinct: Vec::new(),
+                perm: match lane {
+                    Some(NodeOp::Permute(_, p)) => Some(p.clone()),
+                    _ => None,
+                },
+                scalar: match lane {
+                    Some(NodeOp::Add(_, x) | NodeOp::Mul(_, x)) => Some(*x),
+                    _ => None,
+                },
+            });
+            entry.uniform &= uniform;
+            for v in distinct {
+                if !entry.distinct.contains(&v) && entry.distinct.len() <= DISTINCT_INPUTS {
+                    entry.distinct.push(v);
+                }
+            }
+        }
+        result
+    }
+
+    fn dispatch(
         &self,
         call: &OpCall,
         instances: Vec<Instance>,
@@ -169,6 +274,11 @@ impl Pipelines<'_> {
                 bound.push((name.to_string(), self.int(value, &scope, out)?));
             }
             per_instance.push(bound);
+        }
+        if let (Some(trace), Some(first)) = (self.trace, per_instance.first()) {
+            let mut t = trace.borrow_mut();
+            let key = t.path.clone();
+            t.params.entry(key).or_insert_with(|| first.clone());
         }
         for inst in &mut instances {
             let shapes = inst.lanes.iter().map(|l| l.shape.clone()).collect();

@@ -310,7 +310,30 @@ pub fn read_header(path: &Path, shard: usize) -> Result<(Shard, Vec<TensorInfo>)
     let mut header = vec![0u8; header_len as usize];
     file.read_exact(&mut header)
         .map_err(|e| Error::io(path, e))?;
-    let entries: Entries = serde_json::from_slice(&header)
+    parse_header(path, shard, file_len, &header)
+}
+
+/// Validates the JSON header of one safetensors file whose length is
+/// `file_len` (the 8-byte length prefix and `header` included); `path` only
+/// names the file in errors. Split from [`read_header`] so the fuzz targets
+/// can reach it without a file.
+pub fn parse_header(
+    path: &Path,
+    shard: usize,
+    file_len: u64,
+    header: &[u8],
+) -> Result<(Shard, Vec<TensorInfo>)> {
+    let header_len = header.len() as u64;
+    if header_len.saturating_add(8) > file_len {
+        return Err(Error::checkpoint(
+            path,
+            format!(
+                "the header claims {header_len} bytes, but the file has only {} after the length",
+                file_len.saturating_sub(8)
+            ),
+        ));
+    }
+    let entries: Entries = serde_json::from_slice(header)
         .map_err(|e| Error::checkpoint(path, format!("the header is not a JSON object: {e}")))?;
     let data_start = 8 + header_len;
     let data_len = file_len - data_start;

@@ -5,6 +5,7 @@ mod common;
 mod diff;
 mod fmt;
 mod inspect;
+mod invert;
 mod plan;
 mod run;
 mod spec;
@@ -69,6 +70,8 @@ pub enum Command {
     Watch(watch::Args),
     /// Rewrite mapping files in the canonical layout (`--check`: only report).
     Fmt(fmt::Args),
+    /// Derive the reverse mapping from the plan of RULES against SRC, and check it.
+    Invert(invert::Args),
     /// Compare two checkpoints tensor by tensor, directly or through a mapping applied to A.
     Diff(diff::Args),
     /// Write the tensors a burn model expects (names, shapes, dtypes) without loading weights.
@@ -101,6 +104,7 @@ where
         Command::Fmt(args) => fmt::run(args, color),
         Command::Spec(args) => spec::run(args),
         Command::Diff(args) => diff::run(args, color),
+        Command::Invert(args) => invert::run(args, color),
         Command::Watch(args) => watch::run(args, color),
     };
     match status {

@@ -1,0 +1,149 @@
+//! `wmap invert RULES SRC -o REVERSED.wmap`: the reverse mapping, derived
+//! from the plan of RULES against SRC, checked before it is written.
+
+use std::path::PathBuf;
+
+use super::common::{Inputs, Status, WIDTH};
+use super::SourceArgs;
+use crate::check;
+use crate::checkpoint::TensorInfo;
+use crate::diagnostics::{self, Style};
+use crate::error::Error;
+use crate::loader;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Where to write the reverse mapping (`-` prints it).
+    #[arg(short, long, value_name = "REVERSED.wmap")]
+    pub output: PathBuf,
+}
+
+pub fn run(args: &Args, color: bool) -> Result<Status, Error> {
+    let inputs = Inputs::load(&args.source)?;
+    let rules = args.source.rules.display().to_string();
+    let file_name = args
+        .source
+        .rules
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| rules.clone());
+    let title = vec![
+        format!("The reverse of {file_name}, derived by `wmap invert` from its plan against"),
+        format!(
+            "{} ({} tensors).",
+            args.source.src.display(),
+            inputs.checkpoint.tensors.len()
+        ),
+        format!("Source: what {file_name} writes. Target: what it reads."),
+        format!("Needs from the config file: the keys {file_name} reads."),
+    ];
+    let inverted = check::invert(
+        &inputs.loaded,
+        &inputs.checkpoint.tensors,
+        &inputs.config,
+        &title,
+    );
+    let style = Style {
+        color,
+        width: WIDTH,
+    };
+    let (Some(text), Some(plan)) = (inverted.text, inverted.plan) else {
+        eprint!(
+            "{}",
+            diagnostics::render(&inverted.diagnostics, &inputs.loaded.sources, style)
+        );
+        let n = inverted.diagnostics.len();
+        println!(
+            "error: {n} problem{} in {rules}; no reverse written",
+            if n == 1 { "" } else { "s" }
+        );
+        return Ok(Status::Problems);
+    };
+
+    // The reverse must check cleanly against what the mapping writes, and
+    // give back exactly the names, shapes and dtypes it read.
+    let converted: Vec<TensorInfo> = plan
+        .targets
+        .iter()
+        .map(|t| TensorInfo {
+            name: t.name.clone(),
+            dtype: t.node.dtype,
+            shape: t.node.shape.clone(),
+            shard: 0,
+            offset: 0,
+            nbytes: t.node.nbytes(),
+        })
+        .collect();
+    let out_name = args.output.display().to_string();
+    let reversed = loader::load_text(&out_name, &text);
+    let checked = check::check(&reversed, &converted, &inputs.config);
+    let Some(back) = checked.plan else {
+        eprint!(
+            "{}",
+            diagnostics::render(&checked.diagnostics, &reversed.sources, style)
+        );
+        return Err(Error::Failed(format!(
+            "the reverse derived from {rules} does not check against the tensors it writes \
+             (a bug in wmap invert); nothing written"
+        )));
+    };
+    let mut differences = Vec::new();
+    let mut got: Vec<(String, Vec<u64>, String)> = back
+        .targets
+        .iter()
+        .map(|t| {
+            (
+                t.name.clone(),
+                t.node.shape.clone(),
+                t.node.dtype.to_string(),
+            )
+        })
+        .collect();
+    got.sort();
+    let want: Vec<(String, Vec<u64>, String)> = plan
+        .sources
+        .iter()
+        .map(|t| (t.name.clone(), t.shape.clone(), t.dtype.to_string()))
+        .collect();
+    for w in &want {
+        if !got.contains(w) {
+            differences.push(format!("`{}` {:?} {} is not given back", w.0, w.1, w.2));
+        }
+    }
+    for g in &got {
+        if !want.contains(g) {
+            differences.push(format!(
+                "`{}` {:?} {} is not a source tensor",
+                g.0, g.1, g.2
+            ));
+        }
+    }
+    if !differences.is_empty() {
+        differences.truncate(5);
+        return Err(Error::Failed(format!(
+            "the reverse derived from {rules} does not give back the source tensors \
+             (a bug in wmap invert); nothing written: {}",
+            differences.join("; ")
+        )));
+    }
+
+    if args.output.as_os_str() == "-" {
+        print!("{text}");
+        return Ok(Status::Ok);
+    }
+    let temp = args.output.with_extension("wmap.invert-tmp");
+    std::fs::write(&temp, &text).map_err(|e| Error::io(&temp, e))?;
+    std::fs::rename(&temp, &args.output).map_err(|e| {
+        let _ = std::fs::remove_file(&temp);
+        Error::io(&args.output, e)
+    })?;
+    eprintln!(
+        "wrote {out_name}: reverses {} target tensors into the {} source tensors \
+         (checked against their headers)",
+        plan.targets.len(),
+        plan.sources.len()
+    );
+    Ok(Status::Ok)
+}
