@@ -21,7 +21,7 @@ fn is_number(segment: &str) -> bool {
 }
 
 /// Splits a name into its skeleton and the values of its numeric segments.
-fn skeleton(name: &str) -> (String, Vec<u64>) {
+pub fn skeleton(name: &str) -> (String, Vec<u64>) {
     let mut values = Vec::new();
     let parts: Vec<String> = name
         .split('.')

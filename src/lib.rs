@@ -13,6 +13,7 @@ pub mod diagnostics;
 pub mod dtype;
 pub mod error;
 pub mod exec;
+pub mod infer;
 pub mod inspect;
 pub mod loader;
 pub mod plan;

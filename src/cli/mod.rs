@@ -4,6 +4,7 @@ mod check;
 mod common;
 mod diff;
 mod fmt;
+mod infer;
 mod inspect;
 mod invert;
 mod plan;
@@ -72,6 +73,8 @@ pub enum Command {
     Fmt(fmt::Args),
     /// Derive the reverse mapping from the plan of RULES against SRC, and check it.
     Invert(invert::Args),
+    /// Draft a mapping from SRC to TARGET (a checkpoint, or a spec from `wmap spec`).
+    Infer(infer::Args),
     /// Compare two checkpoints tensor by tensor, directly or through a mapping applied to A.
     Diff(diff::Args),
     /// Write the tensors a burn model expects (names, shapes, dtypes) without loading weights.
@@ -105,6 +108,7 @@ where
         Command::Spec(args) => spec::run(args),
         Command::Diff(args) => diff::run(args, color),
         Command::Invert(args) => invert::run(args, color),
+        Command::Infer(args) => infer::run(args),
         Command::Watch(args) => watch::run(args, color),
     };
     match status {

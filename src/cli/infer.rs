@@ -1,0 +1,167 @@
+//! `wmap infer SRC TARGET -o DRAFT.wmap [--hint FROM=TO]...`: a draft
+//! mapping, then a check of it against SRC and a comparison of what it
+//! writes with TARGET.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::common::Status;
+use crate::check;
+use crate::checkpoint::{Checkpoint, Config};
+use crate::dtype::DType;
+use crate::error::Error;
+use crate::infer::{self, Tensor};
+use crate::loader;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The checkpoint the mapping reads.
+    pub src: PathBuf,
+    /// What it should write: a checkpoint, or a spec from `wmap spec` (.json).
+    pub target: PathBuf,
+    /// Where to write the draft (`-` prints it).
+    #[arg(short, long, value_name = "DRAFT.wmap")]
+    pub output: PathBuf,
+    /// Read FROM in source names as TO when comparing names (`--hint h=blocks`).
+    #[arg(long = "hint", value_name = "FROM=TO")]
+    pub hints: Vec<String>,
+    /// The JSON file that `config.` keys read when the draft is checked.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+struct Spec {
+    tensors: Vec<SpecTensor>,
+}
+
+#[derive(Deserialize)]
+struct SpecTensor {
+    name: String,
+    shape: Vec<u64>,
+    dtype: String,
+}
+
+fn tensors_of(checkpoint: &Checkpoint) -> Vec<Tensor> {
+    checkpoint
+        .tensors
+        .iter()
+        .map(|t| Tensor {
+            name: t.name.clone(),
+            shape: t.shape.clone(),
+            dtype: t.dtype,
+        })
+        .collect()
+}
+
+/// A target checkpoint, or a spec file.
+fn load_target(path: &Path) -> Result<Vec<Tensor>, Error> {
+    if path.is_file() && path.extension().is_some_and(|e| e == "json") {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let spec: Spec = serde_json::from_str(&text).map_err(|e| {
+            Error::Usage(format!(
+                "{}: not a spec from `wmap spec` ({e})",
+                path.display()
+            ))
+        })?;
+        return spec
+            .tensors
+            .into_iter()
+            .map(|t| {
+                let dtype = DType::from_name(&t.dtype).ok_or_else(|| {
+                    Error::Usage(format!(
+                        "{}: `{}` has unknown dtype `{}`",
+                        path.display(),
+                        t.name,
+                        t.dtype
+                    ))
+                })?;
+                Ok(Tensor {
+                    name: t.name,
+                    shape: t.shape,
+                    dtype,
+                })
+            })
+            .collect();
+    }
+    Ok(tensors_of(&Checkpoint::open(path)?))
+}
+
+pub fn run(args: &Args) -> Result<Status, Error> {
+    let checkpoint = Checkpoint::open(&args.src)?;
+    let src = tensors_of(&checkpoint);
+    let dst = load_target(&args.target)?;
+    let mut hints = Vec::new();
+    for h in &args.hints {
+        let Some((from, to)) = h.split_once('=') else {
+            return Err(Error::Usage(format!("--hint expects FROM=TO, got `{h}`")));
+        };
+        hints.push((from.to_string(), to.to_string()));
+    }
+    let title = vec![
+        format!(
+            "Draft by `wmap infer` from {} to {}: review before use.",
+            args.src.display(),
+            args.target.display()
+        ),
+        "Pairs were made by layer indices, shapes (direct or transposed) and names.".into(),
+    ];
+    let draft = infer::infer(&src, &dst, &hints, &title);
+
+    if args.output.as_os_str() == "-" {
+        print!("{}", draft.text);
+    } else {
+        let temp = args.output.with_extension("wmap.infer-tmp");
+        std::fs::write(&temp, &draft.text).map_err(|e| Error::io(&temp, e))?;
+        std::fs::rename(&temp, &args.output).map_err(|e| {
+            let _ = std::fs::remove_file(&temp);
+            Error::io(&args.output, e)
+        })?;
+    }
+
+    // How far the draft is from done.
+    let config = Config::discover(&checkpoint.dir, args.config.as_deref())?;
+    let loaded = loader::load_text(&args.output.display().to_string(), &draft.text);
+    let checked = check::check(&loaded, &checkpoint.tensors, &config);
+    eprintln!(
+        "draft: {} rules; {} source and {} target patterns left as comments",
+        draft.rules, draft.unresolved_sources, draft.unresolved_targets
+    );
+    let Some(plan) = checked.plan else {
+        let n = checked.diagnostics.len();
+        eprintln!(
+            "check: {n} problem{} against {} (run `wmap check` on the draft to see {})",
+            if n == 1 { "" } else { "s" },
+            args.src.display(),
+            if n == 1 { "it" } else { "them" }
+        );
+        return Ok(Status::Problems);
+    };
+    let produced: Vec<(String, Vec<u64>, DType)> = plan
+        .targets
+        .iter()
+        .map(|t| (t.name.clone(), t.node.shape.clone(), t.node.dtype))
+        .collect();
+    let mut wanted: Vec<(String, Vec<u64>, DType)> = dst
+        .iter()
+        .map(|t| (t.name.clone(), t.shape.clone(), t.dtype))
+        .collect();
+    wanted.sort();
+    let missing = wanted.iter().filter(|w| !produced.contains(w)).count();
+    let extra = produced.iter().filter(|p| !wanted.contains(p)).count();
+    if missing == 0 && extra == 0 {
+        eprintln!(
+            "check: clean; writes exactly the {} tensors of {}",
+            wanted.len(),
+            args.target.display()
+        );
+        Ok(Status::Ok)
+    } else {
+        eprintln!(
+            "check: clean, but {missing} of {}'s tensors are not written as it has them, and {extra} written tensors are not in it",
+            args.target.display()
+        );
+        Ok(Status::Problems)
+    }
+}

@@ -1,0 +1,641 @@
+//! `wmap infer`: a draft mapping from one checkpoint's tensor list to
+//! another's (or to a burn model's spec), paired by layer indices, shapes
+//! and names.
+//!
+//! Both sides are collapsed into patterns (`h.{i}.attn.c_attn.weight`), so
+//! pairs are made and rules written once per layer pattern. Two patterns can
+//! pair when they cover the same layer indices, hold the same kind of
+//! parameter (a weight with a weight, a bias with a bias), and every
+//! member's shape equals its partner's or is its transpose. Among those,
+//! names decide: each name is read as a set of concepts through a table of
+//! the words checkpoints use (`q_proj`, `query`, `wq` are all q; `gamma` is
+//! a weight), and pairs are taken best first. Square matrices, whose shape
+//! cannot tell whether a layout changed, follow the checkpoint's other
+//! matrices (embeddings keep their layout). A pattern left over whose size
+//! along one axis is the sum of several left-over targets' is split into
+//! them (a fused QKV). What is still unpaired is written as comments with
+//! the candidates considered.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::collapse;
+use crate::dtype::DType;
+
+/// A tensor by name, shape and dtype.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tensor {
+    pub name: String,
+    pub shape: Vec<u64>,
+    pub dtype: DType,
+}
+
+/// A draft and how much of it was resolved.
+#[derive(Debug, Clone)]
+pub struct Draft {
+    pub text: String,
+    /// Rules written (pairs and splits).
+    pub rules: usize,
+    /// Source and target patterns left as comments.
+    pub unresolved_sources: usize,
+    pub unresolved_targets: usize,
+}
+
+/// One side's layer pattern.
+#[derive(Debug)]
+struct Group {
+    pattern: String,
+    /// Layer indices of each member -> the member's tensor.
+    members: BTreeMap<Vec<u64>, usize>,
+    concepts: BTreeSet<String>,
+    role: Option<&'static str>,
+    embedding: bool,
+}
+
+/// How a source's shape relates to its partner's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    Same,
+    Transposed,
+    /// Square matrices: either.
+    Either,
+}
+
+/// Words of whole name segments.
+const SEGMENTS: &[(&str, &[&str])] = &[
+    ("transformer", &[]),
+    ("model", &[]),
+    ("encoder", &[]),
+    ("bert", &[]),
+    ("self", &[]),
+    ("dense", &[]),
+    ("h", &["layer"]),
+    ("layer", &["layer"]),
+    ("layers", &["layer"]),
+    ("block", &["layer"]),
+    ("blocks", &["layer"]),
+    ("attn", &["attn"]),
+    ("attention", &["attn"]),
+    ("self_attn", &["attn"]),
+    ("self_attention", &["attn"]),
+    ("mlp", &["mlp"]),
+    ("ffn", &["mlp"]),
+    ("feed_forward", &["mlp"]),
+    ("block_sparse_moe", &["moe"]),
+    ("experts", &["expert"]),
+    ("q", &["q"]),
+    ("q_proj", &["q"]),
+    ("query", &["q"]),
+    ("wq", &["q"]),
+    ("k", &["k"]),
+    ("k_proj", &["k"]),
+    ("key", &["k"]),
+    ("wk", &["k"]),
+    ("v", &["v"]),
+    ("v_proj", &["v"]),
+    ("value", &["v"]),
+    ("wv", &["v"]),
+    ("o", &["out"]),
+    ("o_proj", &["out"]),
+    ("out", &["out"]),
+    ("out_proj", &["out"]),
+    ("wo", &["out"]),
+    ("c_proj", &["out"]),
+    ("proj", &["out"]),
+    ("c_attn", &["q", "k", "v"]),
+    ("qkv", &["q", "k", "v"]),
+    ("qkv_proj", &["q", "k", "v"]),
+    ("wqkv", &["q", "k", "v"]),
+    ("c_fc", &["up"]),
+    ("fc", &["up"]),
+    ("fc1", &["up"]),
+    ("up", &["up"]),
+    ("up_proj", &["up"]),
+    ("w3", &["up"]),
+    ("gate", &["gate"]),
+    ("gate_proj", &["gate"]),
+    ("w1", &["gate"]),
+    ("down", &["down"]),
+    ("down_proj", &["down"]),
+    ("fc2", &["down"]),
+    ("w2", &["down"]),
+    ("input_layernorm", &["attn", "norm"]),
+    ("attention_norm", &["attn", "norm"]),
+    ("post_attention_layernorm", &["mlp", "norm"]),
+    ("ffn_norm", &["mlp", "norm"]),
+    ("output_norm", &["output", "norm"]),
+    ("wte", &["tok", "embed"]),
+    ("embed_tokens", &["tok", "embed"]),
+    ("tok_embeddings", &["tok", "embed"]),
+    ("word_embeddings", &["tok", "embed"]),
+    ("wpe", &["pos", "embed"]),
+    ("position_embeddings", &["pos", "embed"]),
+    ("token_type_embeddings", &["type", "embed"]),
+    ("embeddings", &["embed"]),
+    ("lm_head", &["output"]),
+];
+
+/// Words inside segments (split at `_`).
+const WORDS: &[(&str, &str)] = &[
+    ("ln", "norm"),
+    ("layernorm", "norm"),
+    ("norm", "norm"),
+    ("embed", "embed"),
+    ("embedding", "embed"),
+    ("embeddings", "embed"),
+];
+
+/// The last segment's kind of parameter.
+fn role(segment: &str) -> Option<&'static str> {
+    match segment {
+        "weight" | "gamma" | "kernel" | "scale" => Some("weight"),
+        "bias" | "beta" => Some("bias"),
+        _ => None,
+    }
+}
+
+/// The concepts of a name (its numbers and its role left out).
+fn concepts(name: &str, hints: &[(String, String)]) -> (BTreeSet<String>, Option<&'static str>) {
+    let mut name = name.to_string();
+    for (from, to) in hints {
+        name = name.replace(from.as_str(), to);
+    }
+    let segments: Vec<String> = name.split('.').map(|s| s.to_lowercase()).collect();
+    let role = segments.last().and_then(|s| role(s));
+    let body = if role.is_some() {
+        &segments[..segments.len() - 1]
+    } else {
+        &segments[..]
+    };
+    let mut out = BTreeSet::new();
+    for seg in body {
+        // Layer numbers (or the `{}` that stands for them in a skeleton).
+        if seg == "{}" || seg.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        if let Some((_, words)) = SEGMENTS.iter().find(|(s, _)| s == seg) {
+            out.extend(words.iter().map(|w| w.to_string()));
+            continue;
+        }
+        for word in seg.split('_').filter(|w| !w.is_empty()) {
+            match WORDS.iter().find(|(w, _)| *w == word) {
+                Some((_, c)) => out.insert(c.to_string()),
+                None => out.insert(word.to_string()),
+            };
+        }
+    }
+    (out, role)
+}
+
+fn groups(tensors: &[Tensor], hints: &[(String, String)]) -> Vec<Group> {
+    let names: Vec<&str> = tensors.iter().map(|t| t.name.as_str()).collect();
+    collapse::collapse(&names)
+        .into_iter()
+        .map(|g| {
+            let members = g
+                .members
+                .iter()
+                .map(|&i| (collapse::skeleton(&tensors[i].name).1, i))
+                .collect();
+            let (concepts, role) = concepts(&g.skeleton, hints);
+            Group {
+                pattern: g.capture_pattern,
+                members,
+                embedding: concepts.contains("embed"),
+                concepts,
+                role,
+            }
+        })
+        .collect()
+}
+
+fn jaccard(a: &BTreeSet<String>, b: &BTreeSet<String>) -> f64 {
+    let union = a.union(b).count();
+    if union == 0 {
+        return 1.0;
+    }
+    a.intersection(b).count() as f64 / union as f64
+}
+
+fn layout(a: &[u64], b: &[u64]) -> Option<Layout> {
+    let transposed = a.len() == 2 && b.len() == 2 && a[0] == b[1] && a[1] == b[0];
+    match (a == b, transposed) {
+        (true, true) => Some(Layout::Either),
+        (true, false) => Some(Layout::Same),
+        (false, true) => Some(Layout::Transposed),
+        (false, false) => None,
+    }
+}
+
+/// How every member of `s` relates to its partner in `t`, if they pair.
+fn pair_layout(s: &Group, t: &Group, src: &[Tensor], dst: &[Tensor]) -> Option<Layout> {
+    if s.role != t.role || s.members.len() != t.members.len() {
+        return None;
+    }
+    let mut found: Option<Layout> = None;
+    for (values, &si) in &s.members {
+        let &ti = t.members.get(values)?;
+        let l = layout(&src[si].shape, &dst[ti].shape)?;
+        found = match (found, l) {
+            (None, l) => Some(l),
+            (Some(a), b) if a == b => Some(a),
+            (Some(Layout::Either), b) | (Some(b), Layout::Either) => Some(b),
+            _ => return None,
+        };
+    }
+    found
+}
+
+fn quote(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+fn shape_text(shape: &[u64]) -> String {
+    format!(
+        "[{}]",
+        shape
+            .iter()
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+/// The order fused parts usually come in.
+fn part_rank(g: &Group) -> usize {
+    ["q", "k", "v", "gate", "up"]
+        .iter()
+        .position(|c| g.concepts.contains(*c))
+        .unwrap_or(9)
+}
+
+/// Drafts a mapping from `src` to `dst`. `hints` replace text in source
+/// names before names are compared.
+pub fn infer(
+    src: &[Tensor],
+    dst: &[Tensor],
+    hints: &[(String, String)],
+    title: &[String],
+) -> Draft {
+    let sg = groups(src, hints);
+    let tg = groups(dst, &[]);
+
+    // Every pair that could be, best first.
+    let mut candidates: Vec<(f64, usize, usize, Layout)> = Vec::new();
+    for (a, s) in sg.iter().enumerate() {
+        for (b, t) in tg.iter().enumerate() {
+            if let Some(l) = pair_layout(s, t, src, dst) {
+                let score = jaccard(&s.concepts, &t.concepts);
+                if score > 0.0 {
+                    candidates.push((score, a, b, l));
+                }
+            }
+        }
+    }
+    candidates.sort_by(|x, y| {
+        y.0.partial_cmp(&x.0)
+            .expect("finite")
+            .then((x.3 == Layout::Transposed).cmp(&(y.3 == Layout::Transposed)))
+            .then(x.1.cmp(&y.1))
+            .then(x.2.cmp(&y.2))
+    });
+    let mut src_used = vec![false; sg.len()];
+    let mut dst_used = vec![false; tg.len()];
+    let mut pairs: Vec<(usize, usize, Layout)> = Vec::new();
+    for (_, a, b, l) in candidates {
+        if !src_used[a] && !dst_used[b] {
+            src_used[a] = true;
+            dst_used[b] = true;
+            pairs.push((a, b, l));
+        }
+    }
+
+    // Square matrices follow the other matrices' layout (embeddings excepted).
+    let (mut kept, mut flipped) = (0, 0);
+    for &(a, _, l) in &pairs {
+        if !sg[a].embedding {
+            match l {
+                Layout::Same
+                    if src[*sg[a].members.values().next().expect("member")]
+                        .shape
+                        .len()
+                        == 2 =>
+                {
+                    kept += 1
+                }
+                Layout::Transposed => flipped += 1,
+                _ => {}
+            }
+        }
+    }
+    let square_transposed = flipped > kept;
+
+    // Fused tensors: a left-over source split into left-over targets.
+    let mut splits: Vec<(usize, Vec<usize>, usize, bool)> = Vec::new();
+    for (a, s) in sg.iter().enumerate() {
+        if src_used[a] {
+            continue;
+        }
+        let free: Vec<usize> = (0..tg.len())
+            .filter(|&b| {
+                !dst_used[b]
+                    && tg[b].role == s.role
+                    && tg[b].members.keys().eq(s.members.keys())
+                    && jaccard(&s.concepts, &tg[b].concepts) > 0.0
+            })
+            .collect();
+        if let Some((parts, axis, transpose)) = fused(s, &free, &tg, src, dst, square_transposed) {
+            src_used[a] = true;
+            for &b in &parts {
+                dst_used[b] = true;
+            }
+            splits.push((a, parts, axis, transpose));
+        }
+    }
+
+    let mut text = String::new();
+    for line in title {
+        text.push_str(&format!("# {line}\n"));
+    }
+    text.push_str("wmap 1\n\n");
+    let mut rules = 0;
+    let mut order: Vec<(usize, String)> = Vec::new();
+    for &(a, b, l) in &pairs {
+        let s = &sg[a];
+        let t = &tg[b];
+        let (si, ti) = (
+            s.members.values().next().copied().expect("member"),
+            t.members.values().next().copied().expect("member"),
+        );
+        let transpose = match l {
+            Layout::Transposed => true,
+            Layout::Either => square_transposed && !s.embedding,
+            Layout::Same => false,
+        };
+        let mut ops = String::new();
+        if transpose {
+            ops.push_str(" | transpose");
+        }
+        if src[si].dtype != dst[ti].dtype {
+            ops.push_str(&format!(" | cast({})", dst[ti].dtype.name()));
+        }
+        order.push((
+            a,
+            format!("{}{ops} -> {}\n", quote(&s.pattern), quote(&t.pattern)),
+        ));
+        rules += 1;
+    }
+    for (a, parts, axis, transpose) in &splits {
+        let s = &sg[*a];
+        let si = *s.members.values().next().expect("member");
+        let sizes: Vec<u64> = parts
+            .iter()
+            .map(|&b| {
+                let ti = *tg[b].members.values().next().expect("member");
+                let shape = &dst[ti].shape;
+                if *transpose {
+                    shape[1 - axis]
+                } else {
+                    shape[*axis]
+                }
+            })
+            .collect();
+        let split = if sizes.iter().all(|x| *x == sizes[0]) {
+            format!("split(axis={axis}, parts={})", sizes.len())
+        } else {
+            format!(
+                "split(axis={axis}, sizes=[{}])",
+                sizes
+                    .iter()
+                    .map(|x| x.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        let mut ops = format!(" | {split}");
+        if *transpose {
+            ops.push_str(" | transpose");
+        }
+        let ti = *tg[parts[0]].members.values().next().expect("member");
+        if src[si].dtype != dst[ti].dtype {
+            ops.push_str(&format!(" | cast({})", dst[ti].dtype.name()));
+        }
+        let targets: Vec<String> = parts.iter().map(|&b| quote(&tg[b].pattern)).collect();
+        order.push((
+            *a,
+            format!(
+                "# {}: fused; split into the {} targets it sums to\n{}{ops} -> [{}]\n",
+                s.pattern,
+                parts.len(),
+                quote(&s.pattern),
+                targets.join(", ")
+            ),
+        ));
+        rules += 1;
+    }
+    order.sort_by_key(|(a, _)| *a);
+    for (_, r) in &order {
+        text.push_str(r);
+    }
+
+    // What is left, with the candidates considered.
+    let mut unresolved_sources = 0;
+    let mut left = String::new();
+    for (a, s) in sg.iter().enumerate() {
+        if src_used[a] {
+            continue;
+        }
+        unresolved_sources += 1;
+        let si = *s.members.values().next().expect("member");
+        left.push_str(&format!(
+            "# {} {} {} x{}: no target found{}\n",
+            quote(&s.pattern),
+            shape_text(&src[si].shape),
+            src[si].dtype.name(),
+            s.members.len(),
+            considered(s, &tg, dst, |b| !dst_used[b]),
+        ));
+    }
+    let mut unresolved_targets = 0;
+    for (b, t) in tg.iter().enumerate() {
+        if dst_used[b] {
+            continue;
+        }
+        unresolved_targets += 1;
+        let ti = *t.members.values().next().expect("member");
+        left.push_str(&format!(
+            "# nothing found for {} {} {} x{}{}\n",
+            quote(&t.pattern),
+            shape_text(&dst[ti].shape),
+            dst[ti].dtype.name(),
+            t.members.len(),
+            considered(t, &sg, src, |a| !src_used[a]),
+        ));
+    }
+    if !left.is_empty() {
+        text.push_str("\n# Unresolved: write these rules by hand (or `drop` what the target does not need).\n");
+        text.push_str(&left);
+    }
+    let text = crate::syntax::format::format(&text).unwrap_or(text);
+    Draft {
+        text,
+        rules,
+        unresolved_sources,
+        unresolved_targets,
+    }
+}
+
+/// `; candidates: "a" [64, 64], "b" [64]`: the closest names on the other side.
+fn considered(
+    g: &Group,
+    other: &[Group],
+    tensors: &[Tensor],
+    free: impl Fn(usize) -> bool,
+) -> String {
+    let mut scored: Vec<(f64, usize)> = other
+        .iter()
+        .enumerate()
+        .filter(|(b, o)| free(*b) && o.role == g.role)
+        .map(|(b, o)| (jaccard(&g.concepts, &o.concepts), b))
+        .filter(|(s, _)| *s > 0.0)
+        .collect();
+    scored.sort_by(|x, y| y.0.partial_cmp(&x.0).expect("finite").then(x.1.cmp(&y.1)));
+    if scored.is_empty() {
+        return String::new();
+    }
+    let list: Vec<String> = scored
+        .iter()
+        .take(3)
+        .map(|&(_, b)| {
+            let i = *other[b].members.values().next().expect("member");
+            format!(
+                "{} {}",
+                quote(&other[b].pattern),
+                shape_text(&tensors[i].shape)
+            )
+        })
+        .collect();
+    format!("; candidates: {}", list.join(", "))
+}
+
+/// Left-over targets that `s` is the concatenation of, along one axis
+/// (directly, or of their transposes): (parts in order, axis, transpose).
+fn fused(
+    s: &Group,
+    free: &[usize],
+    tg: &[Group],
+    src: &[Tensor],
+    dst: &[Tensor],
+    square_transposed: bool,
+) -> Option<(Vec<usize>, usize, bool)> {
+    let si = *s.members.values().next()?;
+    let shape = &src[si].shape;
+    for transpose in [square_transposed, !square_transposed] {
+        if transpose && shape.len() != 2 {
+            continue;
+        }
+        for axis in 0..shape.len() {
+            // Targets that agree with the source on every other axis.
+            let fits: Vec<usize> = free
+                .iter()
+                .copied()
+                .filter(|&b| {
+                    let ti = *tg[b].members.values().next().expect("member");
+                    let mut t = dst[ti].shape.clone();
+                    if transpose {
+                        t.reverse();
+                    }
+                    t.len() == shape.len()
+                        && (0..shape.len()).all(|k| k == axis || t[k] == shape[k])
+                        && t[axis] < shape[axis]
+                })
+                .collect();
+            // The best-named subset (of 2 to 4) whose sizes sum to the source's.
+            let size = |b: usize| {
+                let ti = *tg[b].members.values().next().expect("member");
+                let t = &dst[ti].shape;
+                if transpose {
+                    t[t.len() - 1 - axis]
+                } else {
+                    t[axis]
+                }
+            };
+            let mut best: Option<(f64, Vec<usize>)> = None;
+            let n = fits.len().min(12);
+            for mask in 1u32..(1 << n) {
+                let count = mask.count_ones();
+                if !(2..=4).contains(&count) {
+                    continue;
+                }
+                let subset: Vec<usize> = (0..n)
+                    .filter(|k| mask & (1 << k) != 0)
+                    .map(|k| fits[k])
+                    .collect();
+                if subset.iter().map(|&b| size(b)).sum::<u64>() != shape[axis] {
+                    continue;
+                }
+                let score = subset
+                    .iter()
+                    .map(|&b| jaccard(&s.concepts, &tg[b].concepts))
+                    .sum::<f64>()
+                    / subset.len() as f64;
+                if best.as_ref().is_none_or(|(s0, _)| score > *s0) {
+                    best = Some((score, subset));
+                }
+            }
+            if let Some((_, mut parts)) = best {
+                parts.sort_by_key(|&b| (part_rank(&tg[b]), tg[b].pattern.clone()));
+                // Every member must split the same way.
+                let ok = s.members.iter().all(|(values, &si)| {
+                    let total: u64 = parts
+                        .iter()
+                        .map(|&b| {
+                            let ti = tg[b].members[values];
+                            let t = &dst[ti].shape;
+                            if transpose {
+                                t[t.len() - 1 - axis]
+                            } else {
+                                t[axis]
+                            }
+                        })
+                        .sum();
+                    total == src[si].shape[axis]
+                });
+                if ok {
+                    return Some((parts, axis, transpose));
+                }
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_read_as_concepts() {
+        let c = |n: &str| concepts(n, &[]).0.into_iter().collect::<Vec<_>>();
+        assert_eq!(
+            c("model.layers.3.self_attn.q_proj.weight"),
+            ["attn", "layer", "q"]
+        );
+        assert_eq!(c("layers.3.attention.wq.weight"), ["attn", "layer", "q"]);
+        assert_eq!(
+            c("model.layers.0.post_attention_layernorm.weight"),
+            ["layer", "mlp", "norm"]
+        );
+        assert_eq!(c("layers.0.ffn_norm.gamma"), ["layer", "mlp", "norm"]);
+        assert_eq!(concepts("ln_f.beta", &[]).1, Some("bias"));
+        let hinted = concepts("foo.7.bar.weight", &[("bar".into(), "attention".into())]).0;
+        assert!(hinted.contains("attn"));
+    }
+
+    #[test]
+    fn shapes_relate_directly_or_transposed() {
+        assert_eq!(layout(&[2, 3], &[3, 2]), Some(Layout::Transposed));
+        assert_eq!(layout(&[3, 3], &[3, 3]), Some(Layout::Either));
+        assert_eq!(layout(&[4], &[4]), Some(Layout::Same));
+        assert_eq!(layout(&[4], &[5]), None);
+    }
+}
