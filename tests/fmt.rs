@@ -231,3 +231,37 @@ fn fmt_command_rewrites_checks_and_refuses_broken_files() {
         "no temporary files left"
     );
 }
+
+/// Found by `fuzz/run.sh` (target `format`): a file whose only problem is
+/// an integer beyond 64 bits is formatted (the layout is fine), the number
+/// is kept as written, and both texts report the same `integer_overflow`.
+#[test]
+fn fuzz_regression_an_integer_beyond_64_bits_keeps_its_diagnostic() {
+    let text = std::fs::read_to_string("tests/fixtures/fuzz/format-integer-overflow.wmap").unwrap();
+    let formatted = format(&text).expect("the layout parses");
+    assert!(formatted.contains("9223372036854775847"), "{formatted}");
+    assert_eq!(format(&formatted).as_deref(), Some(formatted.as_str()));
+    for t in [&text, &formatted] {
+        let loaded = wmap::loader::load_text("f.wmap", t);
+        let codes: Vec<&str> = loaded.diagnostics.iter().map(|d| d.code()).collect();
+        assert_eq!(codes, ["integer_overflow"], "{t}");
+    }
+}
+
+/// Found by `fuzz/run.sh` (target `format`): a statement with a comment
+/// inside is kept as written, and it used to be cut after its last inner
+/// token, losing the closing brackets of `reshape(shape[0], shape[1])`.
+#[test]
+fn fuzz_regression_a_statement_kept_as_written_keeps_its_closing_brackets() {
+    let text = "op f(h) = transpose\n    # why\n    | reshape(shape[0], shape[1])\n";
+    assert_eq!(format(text).as_deref(), Some(text));
+    let found =
+        std::fs::read_to_string("tests/fixtures/fuzz/format-comment-before-closing-bracket.wmap")
+            .unwrap();
+    let formatted = format(&found).expect("parses");
+    assert!(
+        wmap::syntax::parse(wmap::source::FileId(0), &formatted).is_ok(),
+        "{formatted}"
+    );
+    assert_eq!(format(&formatted).as_deref(), Some(formatted.as_str()));
+}

@@ -220,6 +220,8 @@ cast f32 -> f64
 regex "^transformer\.h\.(\d+)\.mlp\.c_fc\.(weight|bias)$" -> "fc.$1.$2"
 "transformer.wte.weight" | mul(4) -> "embed.weight"
 "transformer.wpe.weight" | transpose -> "pos.weight"
+"transformer.h.{i}.attn.c_proj.weight" | heads_first(4) -> "proj.{i}"
+op heads_first(h) = reshape(h, shape[0] / h, shape[1]) | permute(1, 0, 2) | reshape(shape[0], shape[1])
 tie "lm_head.weight" = "embed.weight"
 fallback "{name:**}" -> "{name}"
 "#,
@@ -249,6 +251,14 @@ fallback "{name:**}" -> "{name}"
         "{text}"
     );
     assert!(text.contains("drop \"lm_head.weight\""), "{text}");
+    // An op with no inverse among the defined ops: its body is undone step
+    // by step, with the shapes it went through.
+    let squeezed: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        squeezed.contains("\"proj.{i}\" | reshape(16, 4, 64) | permute(1, 0, 2) | reshape(64, 64) | cast(f32) -> \"transformer.h.{i}.attn.c_proj.weight\""),
+        "{text}"
+    );
+    assert!(text.contains("op heads_first(h) ="), "{text}");
     assert!(
         text.contains("fallback \"{name:**}\" | cast(f32) -> \"{name}\""),
         "{text}"

@@ -310,10 +310,19 @@ fn sync_dir(dir: &Path) -> Result<()> {
 
 /// Bytes of computed tensors that may be held in memory at once, beyond the
 /// largest single tensor (which is always allowed, so any plan can run).
-const BUFFER_BUDGET: u64 = 48 << 20;
+const BUFFER_BUDGET: u64 = 24 << 20;
 
-/// Size of the per-thread buffer that streamed transposes are written from.
-const CHUNK_BYTES: usize = 4 << 20;
+/// What the per-thread buffers that streamed transposes are written from
+/// may hold together, however many threads there are; each is at most
+/// [`CHUNK_MAX`] and at least [`CHUNK_MIN`]. With the budget above, memory
+/// stays under the largest tensor plus 64 MiB on any number of cores.
+const CHUNKS_TOTAL: usize = 24 << 20;
+const CHUNK_MAX: usize = 4 << 20;
+const CHUNK_MIN: usize = 256 << 10;
+
+fn chunk_bytes(threads: usize) -> usize {
+    (CHUNKS_TOTAL / threads.max(1)).clamp(CHUNK_MIN, CHUNK_MAX)
+}
 
 thread_local! {
     static CHUNK: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
@@ -440,6 +449,7 @@ fn write_file(
         .map_err(|e| Error::io(path, e))?;
     let largest = file.tensors.iter().map(|t| t.nbytes).max().unwrap_or(0);
     let budget = Budget::new(largest + BUFFER_BUDGET);
+    let chunk_bytes = chunk_bytes(rayon::current_num_threads());
     // Writes into one file serialise on its inode lock in the kernel anyway;
     // taking turns here lets a waiting thread sleep (or compute) instead of
     // spinning on that lock.
@@ -480,7 +490,7 @@ fn write_file(
                         let mut chunk = chunk.borrow_mut();
                         let mut row = 0;
                         while row < tr.out_rows() {
-                            let n = tr.rows_in(row, CHUNK_BYTES);
+                            let n = tr.rows_in(row, chunk_bytes);
                             let len = n * tr.row_bytes();
                             if chunk.len() < len {
                                 chunk.resize(len, 0);
@@ -551,4 +561,20 @@ fn copy_extras(src_dir: &Path, dst_dir: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transpose_buffers_share_a_fixed_total_over_any_number_of_threads() {
+        assert_eq!(chunk_bytes(1), CHUNK_MAX);
+        assert_eq!(chunk_bytes(2), CHUNK_MAX);
+        assert_eq!(chunk_bytes(16), (24 << 20) / 16);
+        assert_eq!(chunk_bytes(1024), CHUNK_MIN);
+        for threads in [1, 6, 16, 64] {
+            assert!(chunk_bytes(threads) * threads <= CHUNKS_TOTAL.max(CHUNK_MAX));
+        }
+    }
 }

@@ -56,11 +56,22 @@ pub fn format(text: &str) -> Option<String> {
 }
 
 /// Where the last token of a pair ends: its own end for tokens (pairs with
-/// nothing inside, and strings and patterns, whose closing quote belongs to
-/// no inner pair), else the last end among its children.
+/// nothing inside; strings and patterns, whose closing quote belongs to no
+/// inner pair; and bracketed pairs, whose closing bracket does not either),
+/// else the last end among its children.
 fn last_token_end(pair: Pair<Rule>) -> usize {
     let end = pair.as_span().end();
-    if matches!(pair.as_rule(), Rule::pattern | Rule::string) {
+    if matches!(
+        pair.as_rule(),
+        Rule::pattern
+            | Rule::string
+            | Rule::paren
+            | Rule::shape_ref
+            | Rule::op_args
+            | Rule::op_params
+            | Rule::list
+            | Rule::pattern_list
+    ) {
         return end;
     }
     pair.into_inner().map(last_token_end).max().unwrap_or(end)
