@@ -5,6 +5,7 @@
 pub const MODULES: &[(&str, &str)] = &[
     ("std/torch", include_str!("../stdlib/torch.wmap")),
     ("std/rotary", include_str!("../stdlib/rotary.wmap")),
+    ("std/norm", include_str!("../stdlib/norm.wmap")),
 ];
 
 /// The text of stdlib module `name` (as written after `use`, e.g. `std/torch`).

@@ -93,6 +93,15 @@ fn item(i: &Item) -> String {
         Item::Use(u) => format!("(use {})", u.value),
         Item::Let(l) => format!("(let {} {})", l.name.value, expr(&l.value)),
         Item::Cast(c) => format!("(cast {} {})", c.from.value, c.to.value),
+        Item::Words(w) => format!(
+            "(words {} {})",
+            w.name.value,
+            w.words
+                .iter()
+                .map(|w| w.value.as_str())
+                .collect::<Vec<_>>()
+                .join("|")
+        ),
         Item::Op(o) => {
             let params: Vec<&str> = o.params.iter().map(|p| p.value.as_str()).collect();
             format!(
@@ -165,6 +174,9 @@ fn pattern(p: &Pattern) -> String {
                     Some(CaptureKind::Segment) => s += ":*",
                     Some(CaptureKind::Deep) => s += ":**",
                     Some(CaptureKind::OneOf(w)) => s += &format!(":{}", w.join("|")),
+                    Some(CaptureKind::Translate { from, to }) => {
+                        s += &format!(":{}->{}", from.join("|"), to.join("|"))
+                    }
                 }
                 if c.shift != 0 {
                     s += &format!("{:+}", c.shift);

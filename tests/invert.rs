@@ -153,7 +153,7 @@ fn reverses_read_as_their_authors_would_write_them() {
         "[\"blocks.{i}.attn.query.weight\", \"blocks.{i}.attn.key.weight\", \"blocks.{i}.attn.value.weight\"]\n    | concat(axis=1)\n    -> \"transformer.h.{i}.attn.c_attn.weight\""
     ), "{gpt2}");
     assert!(
-        gpt2.contains("\"blocks.{i}.ln_{n:1|2}.gamma\" -> \"transformer.h.{i}.ln_{n}.weight\""),
+        gpt2.contains("\"blocks.{i}.ln_{n:1|2}.{p:gamma|beta}\" -> \"transformer.h.{i}.ln_{n}.{p:weight|bias}\""),
         "{gpt2}"
     );
     assert!(
@@ -346,7 +346,7 @@ fn a_drop_that_took_something_is_refused_and_an_unmatched_one_is_not() {
         .stderr(predicate::str::contains(
             "this drop discards 1 source tensor,",
         ))
-        .stderr(predicate::str::contains("hf-to-burn.wmap:36:1"));
+        .stderr(predicate::str::contains("hf-to-burn.wmap:35:1"));
     assert!(!out.exists());
     wmap()
         .args(["invert", "mappings/bert/hf-to-burn.wmap"])

@@ -341,9 +341,33 @@ fallback "{name:**}" -> "{name}"
 "#;
 
 /// Every `.wmap` file under `stdlib/`: (module file, fixture folder, probe).
-const STDLIB_PROBES: &[(&str, &str, &str)] = &[
-    ("stdlib/torch.wmap", "llama_gqa", TORCH_PROBE),
-    ("stdlib/rotary.wmap", "qwen2", ROTARY_PROBE),
+/// A probe mapping for `std/norm`: each word list translates the gpt2
+/// fixture's norm names; the output is the fixture with those names changed.
+const NORM_PROBE: &str = r#"
+use "std/norm"
+"transformer.h.{i}.ln_1.{p:torch_norm}" -> "transformer.h.{i}.ln_1.{p:burn_norm}"
+"transformer.ln_f.{p:torch_norm}" -> "transformer.ln_f.{p:flax_norm}"
+fallback "{name:**}" -> "{name}"
+"#;
+
+const NORM_RENAMED: &[(&str, &str)] = &[
+    (".ln_1.weight", ".ln_1.gamma"),
+    (".ln_1.bias", ".ln_1.beta"),
+    ("ln_f.weight", "ln_f.scale"),
+];
+
+/// (module, fixture, probe, what the probe renames in the fixture).
+type Probe = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
+
+const STDLIB_PROBES: &[Probe] = &[
+    ("stdlib/torch.wmap", "llama_gqa", TORCH_PROBE, &[]),
+    ("stdlib/rotary.wmap", "qwen2", ROTARY_PROBE, &[]),
+    ("stdlib/norm.wmap", "gpt2", NORM_PROBE, NORM_RENAMED),
 ];
 
 /// The `.wmap` files under `dir`, recursively, as `dir/.../name.wmap`.
@@ -437,7 +461,7 @@ fn called_ops(text: &str) -> BTreeSet<String> {
 fn every_stdlib_module_is_probed_and_checks_cleanly() {
     let listed: BTreeSet<String> = STDLIB_PROBES
         .iter()
-        .map(|(m, _, _)| m.to_string())
+        .map(|(m, _, _, _)| m.to_string())
         .collect();
     let found = wmap_files("stdlib");
     let unlisted: Vec<&String> = found.difference(&listed).collect();
@@ -449,7 +473,7 @@ fn every_stdlib_module_is_probed_and_checks_cleanly() {
     assert!(missing.is_empty(), "listed but not found: {missing:?}");
 
     let dir = tempfile::tempdir().unwrap();
-    for (module, fixture, probe) in STDLIB_PROBES {
+    for (module, fixture, probe, renamed) in STDLIB_PROBES {
         // The probe uses the module as users do, `use "std/NAME"`: the copy
         // embedded in the binary, built from this file.
         let stem = Path::new(module).file_stem().unwrap().to_string_lossy();
@@ -459,12 +483,22 @@ fn every_stdlib_module_is_probed_and_checks_cleanly() {
         );
         let text = std::fs::read_to_string(module).unwrap();
         let ops = defined_ops(&text);
-        assert!(!ops.is_empty(), "{module} defines no op");
+        let lists = defined_words(&text);
+        assert!(
+            !ops.is_empty() || !lists.is_empty(),
+            "{module} defines no op and no word list"
+        );
         let called = called_ops(probe);
         for op in &ops {
             assert!(
                 called.contains(op),
                 "the probe of {module} does not call `{op}`"
+            );
+        }
+        for list in &lists {
+            assert!(
+                probe.contains(&format!(":{list}}}")),
+                "the probe of {module} does not use the list `{list}`"
             );
         }
 
@@ -478,6 +512,34 @@ fn every_stdlib_module_is_probed_and_checks_cleanly() {
             None,
             &dir.path().join(format!("out-{stem}")),
         );
-        assert_same_tensors(&out, &model(fixture).join("model.safetensors"));
+        let want = model(fixture).join("model.safetensors");
+        if renamed.is_empty() {
+            assert_same_tensors(&out, &want);
+        } else {
+            // The fixture with the probe's renames, written by the safetensors crate.
+            let bytes = std::fs::read(&want).unwrap();
+            let st = SafeTensors::deserialize(&bytes).unwrap();
+            let views: Vec<(String, safetensors::tensor::TensorView)> = st
+                .tensors()
+                .into_iter()
+                .map(|(name, view)| {
+                    let new = renamed
+                        .iter()
+                        .fold(name.clone(), |n, (from, to)| n.replace(from, to));
+                    (new, view)
+                })
+                .collect();
+            let expected = dir.path().join(format!("expected-{stem}.safetensors"));
+            safetensors::tensor::serialize_to_file(views, None, &expected).unwrap();
+            assert_same_tensors(&out, &expected);
+        }
     }
+}
+
+/// The names of the word lists that a module defines (`words NAME = ...`).
+fn defined_words(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|line| line.trim_start().strip_prefix("words "))
+        .filter_map(|rest| rest.split_whitespace().next().map(String::from))
+        .collect()
 }

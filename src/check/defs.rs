@@ -7,11 +7,11 @@ use std::collections::HashMap;
 use super::pipeline::{dtype_arg, BUILTINS};
 use crate::diagnostics::Diagnostic;
 use crate::dtype::{self, DType};
-use crate::loader::Loaded;
-use crate::source::{Span, Spanned};
+use crate::source::{FileId, Span, Spanned};
 use crate::suggest;
 use crate::syntax::{
-    ArgValue, Drop, Expr, ExprKind, GlobalCast, Item, LetDef, OpCall, OpDef, Rule, Tie,
+    ArgValue, Drop, Expr, ExprKind, GlobalCast, Item, LetDef, Module, OpCall, OpDef, Rule, Tie,
+    WordsDef,
 };
 
 /// Burn models that `target` may name.
@@ -26,10 +26,11 @@ pub struct Definitions<'a> {
     pub rules: Vec<&'a Rule>,
     pub drops: Vec<&'a Drop>,
     pub ties: Vec<&'a Tie>,
+    pub words: HashMap<String, &'a WordsDef>,
 }
 
 impl<'a> Definitions<'a> {
-    pub fn collect(loaded: &'a Loaded, out: &mut Vec<Diagnostic>) -> Definitions<'a> {
+    pub fn collect(modules: &'a [(FileId, Module)], out: &mut Vec<Diagnostic>) -> Definitions<'a> {
         let mut defs = Definitions {
             target_model: None,
             lets: Vec::new(),
@@ -38,9 +39,10 @@ impl<'a> Definitions<'a> {
             rules: Vec::new(),
             drops: Vec::new(),
             ties: Vec::new(),
+            words: HashMap::new(),
         };
         let mut let_spans: HashMap<&str, Span> = HashMap::new();
-        for (_, module) in &loaded.modules {
+        for (_, module) in modules {
             for (index, item) in module.items.iter().enumerate() {
                 match item {
                     Item::Version(v) => {
@@ -95,6 +97,17 @@ impl<'a> Definitions<'a> {
                         }),
                         None => {
                             defs.ops.insert(o.name.value.clone(), o);
+                        }
+                    },
+                    Item::Words(w) => match defs.words.get(&w.name.value) {
+                        Some(prev) => out.push(Diagnostic::DuplicateDefinition {
+                            span: w.name.span,
+                            previous: prev.name.span,
+                            what: "words",
+                            name: w.name.value.clone(),
+                        }),
+                        None => {
+                            defs.words.insert(w.name.value.clone(), w);
                         }
                     },
                     Item::Cast(c) => defs.casts.push(c),

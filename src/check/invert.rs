@@ -62,7 +62,8 @@ pub fn invert(
     };
     let trace = trace.into_inner();
     let mut ignored = Vec::new();
-    let defs = Definitions::collect(loaded, &mut ignored);
+    let modules = super::words::resolve(&loaded.modules, &mut ignored);
+    let defs = Definitions::collect(&modules, &mut ignored);
     let lets = Lets::evaluate(&defs.lets, config, &mut ignored);
     let casts = defs.global_casts(&mut ignored);
     let mut inv = Inverter {
@@ -306,9 +307,19 @@ impl Inverter<'_> {
                     .iter()
                     .map(|p| quote(&source_pattern(p, &kinds)))
                     .collect();
+                let translations: HashMap<String, (Vec<String>, Vec<String>)> = targets
+                    .iter()
+                    .flat_map(|p| p.captures())
+                    .filter_map(|c| match &c.kind {
+                        Some(CaptureKind::Translate { from, to }) => {
+                            Some((c.name.clone(), (from.clone(), to.clone())))
+                        }
+                        _ => None,
+                    })
+                    .collect();
                 let new_targets: Vec<String> = sources
                     .iter()
-                    .map(|p| quote(&target_pattern(p, &shifts)))
+                    .map(|p| quote(&target_pattern(p, &shifts, &translations)))
                     .collect();
                 Some(format!(
                     "{prefix}{}{pipeline} -> {}\n",
@@ -756,29 +767,46 @@ fn source_pattern(p: &Pattern, kinds: &HashMap<String, CaptureKind>) -> String {
     for part in &p.parts {
         match part {
             PatternPart::Text(t) => out.push_str(t),
-            PatternPart::Capture(c) => out.push_str(
-                &Capture {
-                    kind: Some(kinds.get(&c.name).cloned().unwrap_or(CaptureKind::Int)),
-                    shift: 0,
-                    ..c.clone()
-                }
-                .display(),
-            ),
+            PatternPart::Capture(c) => {
+                let kind = match &c.kind {
+                    // A translated word list matches the words it wrote.
+                    Some(CaptureKind::Translate { to, .. }) => CaptureKind::OneOf(to.clone()),
+                    _ => kinds.get(&c.name).cloned().unwrap_or(CaptureKind::Int),
+                };
+                out.push_str(
+                    &Capture {
+                        kind: Some(kind),
+                        shift: 0,
+                        ..c.clone()
+                    }
+                    .display(),
+                )
+            }
         }
     }
     out
 }
 
 /// A source pattern written as a target: `{i}` becomes `{i - k}` where the
-/// forward target wrote `{i + k}`.
-fn target_pattern(p: &Pattern, shifts: &HashMap<String, i64>) -> String {
+/// forward target wrote `{i + k}`, and a word list translated forward is
+/// translated back.
+fn target_pattern(
+    p: &Pattern,
+    shifts: &HashMap<String, i64>,
+    translations: &HashMap<String, (Vec<String>, Vec<String>)>,
+) -> String {
     let mut out = String::new();
     for part in &p.parts {
         match part {
             PatternPart::Text(t) => out.push_str(t),
             PatternPart::Capture(c) => out.push_str(
                 &Capture {
-                    kind: None,
+                    kind: translations
+                        .get(&c.name)
+                        .map(|(from, to)| CaptureKind::Translate {
+                            from: to.clone(),
+                            to: from.clone(),
+                        }),
                     shift: -shifts.get(&c.name).copied().unwrap_or(0),
                     ..c.clone()
                 }

@@ -107,7 +107,9 @@ impl CompiledMatcher {
                         None | Some(CaptureKind::Int) => "[0-9]+".to_string(),
                         Some(CaptureKind::Segment) => "[^.]+".to_string(),
                         Some(CaptureKind::Deep) => ".+".to_string(),
-                        Some(CaptureKind::OneOf(words)) => words
+                        Some(
+                            CaptureKind::OneOf(words) | CaptureKind::Translate { from: words, .. },
+                        ) => words
                             .iter()
                             .map(|w| regex::escape(w))
                             .collect::<Vec<_>>()
@@ -200,6 +202,13 @@ pub fn render(pattern: &Pattern, binding: &Binding) -> Result<String, Diagnostic
                         bound: binding.keys().cloned().collect(),
                     });
                 };
+                if let Some(CaptureKind::Translate { from, to }) = &c.kind {
+                    match from.iter().position(|w| w == value) {
+                        Some(i) => out.push_str(&to[i]),
+                        None => out.push_str(value),
+                    }
+                    continue;
+                }
                 if c.shift == 0 {
                     out.push_str(value);
                     continue;
@@ -230,15 +239,22 @@ pub fn render(pattern: &Pattern, binding: &Binding) -> Result<String, Diagnostic
 /// Checks a target pattern on its own: no kinds, shifts only on integers.
 pub fn check_target_pattern(pattern: &Pattern, out: &mut Vec<Diagnostic>) {
     for c in pattern.captures() {
-        if c.kind.is_some() {
-            out.push(Diagnostic::BadCapture {
-                span: c.span,
-                problem: format!(
-                    "`{}`: a capture kind (`:*`, `:**`, `:a|b`) belongs in a source pattern",
-                    c.display()
-                ),
-            });
-        }
+        let problem = match &c.kind {
+            None | Some(CaptureKind::Translate { .. }) => continue,
+            Some(CaptureKind::OneOf(_)) => format!(
+                "`{}`: a list of words in a target needs its source capture `{{{}:...}}` to be a list too",
+                c.display(),
+                c.name
+            ),
+            Some(_) => format!(
+                "`{}`: a capture kind (`:*`, `:**`, `:a|b`) belongs in a source pattern",
+                c.display()
+            ),
+        };
+        out.push(Diagnostic::BadCapture {
+            span: c.span,
+            problem,
+        });
     }
 }
 

@@ -6,6 +6,7 @@ pub mod env;
 mod invert;
 pub mod matching;
 pub mod pipeline;
+mod words;
 
 pub use invert::{invert, Inverted};
 
@@ -60,7 +61,8 @@ pub fn check_traced(
             rules: 0,
         };
     }
-    let defs = Definitions::collect(loaded, &mut out);
+    let modules = words::resolve(&loaded.modules, &mut out);
+    let defs = Definitions::collect(&modules, &mut out);
     let lets = Lets::evaluate(&defs.lets, config, &mut out);
     let casts = defs.global_casts(&mut out);
     defs.check_ops(&mut out);

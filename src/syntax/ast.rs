@@ -29,6 +29,7 @@ pub enum Item {
     /// `use "std/torch"`; the span covers the string.
     Use(Spanned<String>),
     Let(LetDef),
+    Words(WordsDef),
     Cast(GlobalCast),
     Op(OpDef),
     Rule(Rule),
@@ -42,6 +43,14 @@ pub struct LetDef {
     pub span: Span,
     pub name: Spanned<String>,
     pub value: Expr,
+}
+
+/// `words name = a | b | c`
+#[derive(Debug, Clone)]
+pub struct WordsDef {
+    pub span: Span,
+    pub name: Spanned<String>,
+    pub words: Vec<Spanned<String>>,
 }
 
 /// `cast FROM -> TO`; `from` may be `float`.
@@ -138,8 +147,11 @@ pub enum CaptureKind {
     Segment,
     /// `{x:**}`: any non-empty text.
     Deep,
-    /// `{p:a|b}`: one of the listed words.
+    /// `{p:a|b}`: one of the listed words (or a `words` list, by name).
     OneOf(Vec<String>),
+    /// In a target, `{p:x|y}` after a source `{p:a|b}`: writes the word at
+    /// the position of the one matched (`a` -> `x`, `b` -> `y`).
+    Translate { from: Vec<String>, to: Vec<String> },
 }
 
 impl Pattern {
@@ -171,6 +183,7 @@ impl Capture {
             Some(CaptureKind::Segment) => ":*".into(),
             Some(CaptureKind::Deep) => ":**".into(),
             Some(CaptureKind::OneOf(words)) => format!(":{}", words.join("|")),
+            Some(CaptureKind::Translate { to, .. }) => format!(":{}", to.join("|")),
         };
         let shift = match self.shift {
             0 => String::new(),

@@ -261,6 +261,11 @@ fn render_simple(stmt: Pair<Rule>) -> String {
         }
         Rule::let_decl => format!("let {} = {}", text(1), text(2)),
         Rule::cast_decl => format!("cast {} -> {}", text(1), text(2)),
+        Rule::words_decl => format!(
+            "words {} = {}",
+            text(1),
+            (2..parts.len()).map(text).collect::<Vec<_>>().join(" | ")
+        ),
         Rule::tie_decl => format!("tie {} = {}", text(1), text(2)),
         // drop_decl: `[optional] drop SOURCES`.
         _ => parts

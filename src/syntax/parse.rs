@@ -62,6 +62,7 @@ fn is_statement(pair: &Pair<Rule>) -> bool {
             | Rule::target_decl
             | Rule::use_decl
             | Rule::let_decl
+            | Rule::words_decl
             | Rule::cast_decl
             | Rule::op_def
             | Rule::tie_decl
@@ -112,6 +113,11 @@ impl Builder {
                 let value = self.expr(next());
                 let span = until(span, value.span);
                 Item::Let(LetDef { span, name, value })
+            }
+            Rule::words_decl => {
+                let name = self.spanned_str(&next());
+                let words = it.map(|w| self.spanned_str(&w)).collect();
+                Item::Words(WordsDef { span, name, words })
             }
             Rule::cast_decl => {
                 let from = self.spanned_str(&next());
@@ -415,6 +421,7 @@ fn is_keyword(r: Rule) -> bool {
             | Rule::kw_target
             | Rule::kw_use
             | Rule::kw_let
+            | Rule::kw_words
             | Rule::kw_cast
             | Rule::kw_op
             | Rule::kw_tie
@@ -533,12 +540,14 @@ fn describe_rule(r: Rule) -> Option<&'static str> {
         | Rule::kw_target
         | Rule::kw_use
         | Rule::kw_let
+        | Rule::kw_words
         | Rule::kw_cast
         | Rule::kw_op
         | Rule::kw_tie
         | Rule::target_decl
         | Rule::use_decl
         | Rule::let_decl
+        | Rule::words_decl
         | Rule::cast_decl
         | Rule::op_def
         | Rule::tie_decl

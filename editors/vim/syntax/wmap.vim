@@ -68,6 +68,7 @@ syn match   wmapKeyword    "^\s*\zscast\>\%(\s*(\)\@!"
 syn match   wmapKeyword    "^\s*\zstarget\>" nextgroup=wmapTargetName skipwhite
 syn match   wmapTargetName "\h[[:alnum:]_.-]*" contained
 syn match   wmapKeyword    "^\s*\zslet\>" nextgroup=wmapLetName skipwhite
+syn match   wmapKeyword    "^\s*\zswords\>" nextgroup=wmapLetName skipwhite
 syn match   wmapLetName    "\h\w*" contained
 syn match   wmapKeyword    "^\s*\zsop\>" nextgroup=wmapOpName skipwhite
 syn match   wmapOpName     "\h\w*" contained nextgroup=wmapOpParams skipwhite
