@@ -29,6 +29,28 @@ pub struct Definitions<'a> {
     pub words: HashMap<String, &'a WordsDef>,
 }
 
+/// Adds a named definition, or reports it as a duplicate of the first one.
+fn define<'a, T>(
+    map: &mut HashMap<String, &'a T>,
+    name: &Spanned<String>,
+    def: &'a T,
+    what: &'static str,
+    span_of: impl Fn(&T) -> Span,
+    out: &mut Vec<Diagnostic>,
+) {
+    match map.get(&name.value) {
+        Some(prev) => out.push(Diagnostic::DuplicateDefinition {
+            span: name.span,
+            previous: span_of(prev),
+            what,
+            name: name.value.clone(),
+        }),
+        None => {
+            map.insert(name.value.clone(), def);
+        }
+    }
+}
+
 impl<'a> Definitions<'a> {
     pub fn collect(modules: &'a [(FileId, Module)], out: &mut Vec<Diagnostic>) -> Definitions<'a> {
         let mut defs = Definitions {
@@ -88,28 +110,10 @@ impl<'a> Definitions<'a> {
                             defs.lets.push(l);
                         }
                     }
-                    Item::Op(o) => match defs.ops.get(&o.name.value) {
-                        Some(prev) => out.push(Diagnostic::DuplicateDefinition {
-                            span: o.name.span,
-                            previous: prev.name.span,
-                            what: "op",
-                            name: o.name.value.clone(),
-                        }),
-                        None => {
-                            defs.ops.insert(o.name.value.clone(), o);
-                        }
-                    },
-                    Item::Words(w) => match defs.words.get(&w.name.value) {
-                        Some(prev) => out.push(Diagnostic::DuplicateDefinition {
-                            span: w.name.span,
-                            previous: prev.name.span,
-                            what: "words",
-                            name: w.name.value.clone(),
-                        }),
-                        None => {
-                            defs.words.insert(w.name.value.clone(), w);
-                        }
-                    },
+                    Item::Op(o) => define(&mut defs.ops, &o.name, o, "op", |d| d.name.span, out),
+                    Item::Words(w) => {
+                        define(&mut defs.words, &w.name, w, "words", |d| d.name.span, out)
+                    }
                     Item::Cast(c) => defs.casts.push(c),
                     Item::Rule(r) => defs.rules.push(r),
                     Item::Drop(d) => defs.drops.push(d),
