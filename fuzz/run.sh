@@ -6,11 +6,11 @@
 # Needs a nightly toolchain (`rustup toolchain install nightly`) and
 # cargo-fuzz (`cargo install cargo-fuzz`); installs cargo-fuzz if missing.
 # Seeds come from the repository: every shipped mapping, stdlib module and
-# language-reference example for `mapping` and `format`, the fixture
-# checkpoints' files for `header`, their index files for `index`. A crash
+# check fixture for `mapping` and `format`, the first 64 KiB of every
+# fixture checkpoint for `header`, a valid index for `index`. A crash
 # leaves its input under fuzz/artifacts/TARGET/ and stops the script with a
-# non-zero exit; keep such inputs as regression tests (tests/hostile.rs)
-# before fixing them.
+# non-zero exit; keep such inputs as regression tests (under
+# tests/fixtures/fuzz/) before fixing them.
 set -euo pipefail
 cd "$(dirname "$0")"
 seconds="${1:-300}"
