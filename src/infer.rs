@@ -20,6 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::collapse;
 use crate::dtype::DType;
+use crate::syntax::format::quote;
 
 /// A tensor by name, shape and dtype.
 #[derive(Debug, Clone, PartialEq)]
@@ -243,10 +244,6 @@ fn pair_layout(s: &Group, t: &Group, src: &[Tensor], dst: &[Tensor]) -> Option<L
         };
     }
     found
-}
-
-fn quote(s: &str) -> String {
-    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
 fn shape_text(shape: &[u64]) -> String {

@@ -28,6 +28,7 @@ use crate::dtype::DType;
 use crate::loader::Loaded;
 use crate::plan::{Node, NodeOp, Plan};
 use crate::source::{FileId, Span, Spanned};
+use crate::syntax::format::quote;
 use crate::syntax::{
     Arg, ArgValue, Capture, CaptureKind, Expr, ExprKind, Matcher, OpCall, OpDef, Pattern,
     PatternPart, Rule, Targets,
@@ -105,11 +106,6 @@ fn refuse(span: Span, problem: impl Into<String>, help: impl Into<String>) -> Di
         problem: problem.into(),
         help: help.into(),
     }
-}
-
-/// A string literal as the lexer reads it back.
-fn quote(s: &str) -> String {
-    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
 fn is_std(loaded: &Loaded, file: FileId) -> bool {
@@ -431,10 +427,11 @@ impl Inverter<'_> {
                 let axis_text = self.named_arg(call, "axis").unwrap_or_else(|| "0".into());
                 let (shape0, _) = &t.outputs[0];
                 let rank = shape0.len() as i64;
-                let axis = t
-                    .outputs
-                    .first()
-                    .and_then(|_| axis_text.trim().parse::<i64>().ok())
+                // The axis as written, or else the one whose sizes add up.
+                let axis = axis_text
+                    .trim()
+                    .parse::<i64>()
+                    .ok()
                     .map(|a| if a < 0 { a + rank } else { a } as usize);
                 let Some(axis) = axis.or_else(|| concat_axis(&t.inputs, shape0)) else {
                     self.out.push(refuse(

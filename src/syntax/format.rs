@@ -23,6 +23,11 @@ use super::parse::{Rule, WmapParser};
 /// The width a one-line statement may take.
 pub const WIDTH: usize = 100;
 
+/// A string literal as the lexer reads it back (`\"` and `\\` escaped).
+pub fn quote(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
 /// Formats a whole file, or returns `None` when it does not parse (the
 /// caller reports the syntax error through the normal path).
 pub fn format(text: &str) -> Option<String> {
