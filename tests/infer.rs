@@ -67,6 +67,7 @@ fn drafts_to_the_burn_specs_need_no_editing_and_verify() {
         ("bert", "bert"),
         ("llama", "llama_gqa"),
         ("llama", "llama_tied"),
+        ("llama", "llama3_rope"),
         ("llama", "qwen2"),
         ("llama", "mistral"),
     ] {
