@@ -52,6 +52,25 @@ struct Group {
     embedding: bool,
 }
 
+impl Group {
+    /// The tensor of the first member (the one shown for the group).
+    fn first(&self) -> usize {
+        *self.members.values().next().expect("a group has members")
+    }
+
+    /// `"pattern" [shape] dtype xN`.
+    fn describe(&self, tensors: &[Tensor]) -> String {
+        let t = &tensors[self.first()];
+        format!(
+            "{} {} {} x{}",
+            quote(&self.pattern),
+            shape_text(&t.shape),
+            t.dtype.name(),
+            self.members.len()
+        )
+    }
+}
+
 /// How a source's shape relates to its partner's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Layout {
@@ -311,14 +330,7 @@ pub fn infer(
     for &(a, _, l) in &pairs {
         if !sg[a].embedding {
             match l {
-                Layout::Same
-                    if src[*sg[a].members.values().next().expect("member")]
-                        .shape
-                        .len()
-                        == 2 =>
-                {
-                    kept += 1
-                }
+                Layout::Same if src[sg[a].first()].shape.len() == 2 => kept += 1,
                 Layout::Transposed => flipped += 1,
                 _ => {}
             }
@@ -359,10 +371,7 @@ pub fn infer(
     for &(a, b, l) in &pairs {
         let s = &sg[a];
         let t = &tg[b];
-        let (si, ti) = (
-            s.members.values().next().copied().expect("member"),
-            t.members.values().next().copied().expect("member"),
-        );
+        let (si, ti) = (s.first(), t.first());
         let transpose = match l {
             Layout::Transposed => true,
             Layout::Either => square_transposed && !s.embedding,
@@ -383,11 +392,11 @@ pub fn infer(
     }
     for (a, parts, axis, transpose) in &splits {
         let s = &sg[*a];
-        let si = *s.members.values().next().expect("member");
+        let si = s.first();
         let sizes: Vec<u64> = parts
             .iter()
             .map(|&b| {
-                let ti = *tg[b].members.values().next().expect("member");
+                let ti = tg[b].first();
                 let shape = &dst[ti].shape;
                 if *transpose {
                     shape[1 - axis]
@@ -412,7 +421,7 @@ pub fn infer(
         if *transpose {
             ops.push_str(" | transpose");
         }
-        let ti = *tg[parts[0]].members.values().next().expect("member");
+        let ti = tg[parts[0]].first();
         if src[si].dtype != dst[ti].dtype {
             ops.push_str(&format!(" | cast({})", dst[ti].dtype.name()));
         }
@@ -435,39 +444,31 @@ pub fn infer(
     }
 
     // What is left, with the candidates considered.
-    let mut unresolved_sources = 0;
     let mut left = String::new();
-    for (a, s) in sg.iter().enumerate() {
-        if src_used[a] {
-            continue;
-        }
-        unresolved_sources += 1;
-        let si = *s.members.values().next().expect("member");
-        left.push_str(&format!(
-            "# {} {} {} x{}: no target found{}\n",
-            quote(&s.pattern),
-            shape_text(&src[si].shape),
-            src[si].dtype.name(),
-            s.members.len(),
-            considered(s, &tg, dst, |b| !dst_used[b]),
-        ));
-    }
-    let mut unresolved_targets = 0;
-    for (b, t) in tg.iter().enumerate() {
-        if dst_used[b] {
-            continue;
-        }
-        unresolved_targets += 1;
-        let ti = *t.members.values().next().expect("member");
-        left.push_str(&format!(
-            "# nothing found for {} {} {} x{}{}\n",
-            quote(&t.pattern),
-            shape_text(&dst[ti].shape),
-            dst[ti].dtype.name(),
-            t.members.len(),
-            considered(t, &sg, src, |a| !src_used[a]),
-        ));
-    }
+    let unresolved_sources = sg
+        .iter()
+        .enumerate()
+        .filter(|(a, _)| !src_used[*a])
+        .map(|(_, s)| {
+            let candidates = considered(s, &tg, dst, |b| !dst_used[b]);
+            left.push_str(&format!(
+                "# {}: no target found{candidates}\n",
+                s.describe(src)
+            ));
+        })
+        .count();
+    let unresolved_targets = tg
+        .iter()
+        .enumerate()
+        .filter(|(b, _)| !dst_used[*b])
+        .map(|(_, t)| {
+            let candidates = considered(t, &sg, src, |a| !src_used[a]);
+            left.push_str(&format!(
+                "# nothing found for {}{candidates}\n",
+                t.describe(dst)
+            ));
+        })
+        .count();
     if !left.is_empty() {
         text.push_str("\n# Unresolved: write these rules by hand (or `drop` what the target does not need).\n");
         text.push_str(&left);
@@ -503,7 +504,7 @@ fn considered(
         .iter()
         .take(3)
         .map(|&(_, b)| {
-            let i = *other[b].members.values().next().expect("member");
+            let i = other[b].first();
             format!(
                 "{} {}",
                 quote(&other[b].pattern),
@@ -524,7 +525,7 @@ fn fused(
     dst: &[Tensor],
     square_transposed: bool,
 ) -> Option<(Vec<usize>, usize, bool)> {
-    let si = *s.members.values().next()?;
+    let si = s.first();
     let shape = &src[si].shape;
     for transpose in [square_transposed, !square_transposed] {
         if transpose && shape.len() != 2 {
@@ -536,7 +537,7 @@ fn fused(
                 .iter()
                 .copied()
                 .filter(|&b| {
-                    let ti = *tg[b].members.values().next().expect("member");
+                    let ti = tg[b].first();
                     let mut t = dst[ti].shape.clone();
                     if transpose {
                         t.reverse();
@@ -548,7 +549,7 @@ fn fused(
                 .collect();
             // The best-named subset (of 2 to 4) whose sizes sum to the source's.
             let size = |b: usize| {
-                let ti = *tg[b].members.values().next().expect("member");
+                let ti = tg[b].first();
                 let t = &dst[ti].shape;
                 if transpose {
                     t[t.len() - 1 - axis]
