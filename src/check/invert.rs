@@ -401,7 +401,7 @@ impl Inverter<'_> {
                 None => format!("{name}{args}"),
             }]),
             "reshape" => {
-                if !t.uniform || !same_shapes() {
+                if !t.uniform() || !same_shapes() {
                     self.out.push(refuse(
                         call.span,
                         "the shapes reshaped here differ between tensors, and the inverse needs one",
@@ -416,7 +416,7 @@ impl Inverter<'_> {
                 Some(vec![format!("concat(axis={axis})")])
             }
             "concat" => {
-                if !t.uniform {
+                if !t.uniform() {
                     self.out.push(refuse(
                         call.span,
                         "the tensors joined here have different sizes in different matches",

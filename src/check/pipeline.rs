@@ -89,9 +89,7 @@ pub type Values = Vec<(Vec<u64>, DType)>;
 pub struct CallTrace {
     pub inputs: Values,
     pub outputs: Values,
-    /// Whether every instance brought the same shapes and dtypes.
-    pub uniform: bool,
-    /// The different inputs seen (at most [`DISTINCT_INPUTS`]).
+    /// The different inputs seen (at most [`DISTINCT_INPUTS`] and one more).
     pub distinct: Vec<Values>,
     /// The axis order a `transpose`/`permute` built, and the number an
     /// `add`/`mul` applies (read from the first value it produced).
@@ -99,8 +97,21 @@ pub struct CallTrace {
     pub scalar: Option<f64>,
 }
 
-/// How many different inputs a [`CallTrace`] keeps.
+/// How many different inputs a [`CallTrace`] keeps (one more says "more").
 pub const DISTINCT_INPUTS: usize = 32;
+
+impl CallTrace {
+    /// Whether every instance brought the same shapes and dtypes.
+    pub fn uniform(&self) -> bool {
+        self.distinct.len() <= 1
+    }
+}
+
+fn note_distinct(distinct: &mut Vec<Values>, v: Values) {
+    if !distinct.contains(&v) && distinct.len() <= DISTINCT_INPUTS {
+        distinct.push(v);
+    }
+}
 
 fn values(inst: &Instance) -> Values {
     inst.lanes
@@ -153,13 +164,9 @@ impl Pipelines<'_> {
             return self.dispatch(call, instances, params, stack, out);
         };
         let inputs = instances.first().map(values);
-        let uniform = instances.iter().all(|i| Some(values(i)) == inputs);
         let mut distinct: Vec<Values> = Vec::new();
         for inst in &instances {
-            let v = values(inst);
-            if !distinct.contains(&v) && distinct.len() <= DISTINCT_INPUTS {
-                distinct.push(v);
-            }
+            note_distinct(&mut distinct, values(inst));
         }
         trace.borrow_mut().path.push(call.span);
         let result = self.dispatch(call, instances, params, stack, out);
@@ -171,7 +178,6 @@ impl Pipelines<'_> {
             let entry = t.calls.entry(key).or_insert_with(|| CallTrace {
                 inputs,
                 outputs: values(first),
-                uniform,
                 distinct: Vec::new(),
                 perm: match lane {
                     Some(NodeOp::Permute(_, p)) => Some(p.clone()),
@@ -182,11 +188,8 @@ impl Pipelines<'_> {
                     _ => None,
                 },
             });
-            entry.uniform &= uniform;
             for v in distinct {
-                if !entry.distinct.contains(&v) && entry.distinct.len() <= DISTINCT_INPUTS {
-                    entry.distinct.push(v);
-                }
+                note_distinct(&mut entry.distinct, v);
             }
         }
         result
