@@ -46,7 +46,7 @@ fn hostile_files() -> Vec<(&'static str, Vec<u8>, &'static str)> {
         (
             "file shorter than its header says",
             raw(F32_2, 4),
-            "run past the end",
+            "tensor `a`: data_offsets [0, 8] run past the end",
         ),
         (
             "data offsets past the end",
@@ -54,7 +54,7 @@ fn hostile_files() -> Vec<(&'static str, Vec<u8>, &'static str)> {
                 r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}}"#,
                 8,
             ),
-            "run past the end",
+            "tensor `a`: data_offsets [8, 16] run past the end",
         ),
         (
             "overlapping tensors",
@@ -62,7 +62,7 @@ fn hostile_files() -> Vec<(&'static str, Vec<u8>, &'static str)> {
                 r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#,
                 8,
             ),
-            "overlaps",
+            "tensor `b`: its data overlaps `a`",
         ),
         (
             "byte count not matching shape and dtype",
@@ -70,7 +70,7 @@ fn hostile_files() -> Vec<(&'static str, Vec<u8>, &'static str)> {
                 r#"{"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}"#,
                 8,
             ),
-            "needs 12 bytes",
+            "tensor `a`: shape [3] of f32 needs 12 bytes",
         ),
         (
             "element count overflows",
@@ -78,7 +78,23 @@ fn hostile_files() -> Vec<(&'static str, Vec<u8>, &'static str)> {
                 r#"{"a":{"dtype":"F32","shape":[4294967296,4294967296,16],"data_offsets":[0,8]}}"#,
                 8,
             ),
-            "overflows",
+            "tensor `a`: its dimensions multiply past 2^64",
+        ),
+        (
+            "zero elements, but dimensions that multiply past 2^64",
+            raw(
+                r#"{"a":{"dtype":"F32","shape":[0,4294967296,4294967296],"data_offsets":[0,0]}}"#,
+                0,
+            ),
+            "tensor `a`: its dimensions multiply past 2^64",
+        ),
+        (
+            "data offsets that end before they begin",
+            raw(
+                r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[8,0]}}"#,
+                8,
+            ),
+            "tensor `a`: data_offsets [8, 0] end before they begin",
         ),
         (
             "negative dimension",
@@ -86,7 +102,7 @@ fn hostile_files() -> Vec<(&'static str, Vec<u8>, &'static str)> {
                 r#"{"a":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}}"#,
                 8,
             ),
-            "not a non-negative integer",
+            "tensor `a`: shape dimension -2 is not a non-negative integer",
         ),
         (
             "unknown dtype",
@@ -94,7 +110,7 @@ fn hostile_files() -> Vec<(&'static str, Vec<u8>, &'static str)> {
                 r#"{"a":{"dtype":"F12","shape":[2],"data_offsets":[0,8]}}"#,
                 8,
             ),
-            "unknown dtype `F12`",
+            "tensor `a`: unknown dtype `F12`",
         ),
         (
             "duplicate tensor names",
@@ -102,7 +118,7 @@ fn hostile_files() -> Vec<(&'static str, Vec<u8>, &'static str)> {
                 r#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#,
                 8,
             ),
-            "appears twice",
+            "tensor `a`: appears twice in the header",
         ),
     ]
 }
@@ -224,20 +240,30 @@ fn config_values_of_the_wrong_type_are_diagnosed() {
         "let h = config.heads\nlet d = config.dim\n\"a\" -> \"b\"\n",
     )
     .unwrap();
-    let out = wmap().arg("check").arg(&rules).arg(&src).output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(
-        says(
-            &stderr,
-            "config key `heads` should be an integer, found the string"
-        ),
-        "{stderr}"
-    );
-    assert!(
-        says(&stderr, "config key `dim` should be an integer"),
-        "{stderr}"
-    );
+    // `check` reports both; `run` reports them too and writes nothing.
+    let dst = dir.path().join("out");
+    for args in [vec!["check"], vec!["run"]] {
+        let mut cmd = wmap();
+        cmd.args(&args).arg(&rules).arg(&src);
+        if args[0] == "run" {
+            cmd.arg(&dst);
+        }
+        let out = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            says(
+                &stderr,
+                "config key `heads` should be an integer, found the string"
+            ),
+            "{args:?}: {stderr}"
+        );
+        assert!(
+            says(&stderr, "config key `dim` should be an integer"),
+            "{args:?}: {stderr}"
+        );
+    }
+    assert!(!dst.exists());
     // A config.json that is not JSON at all is an input error.
     std::fs::write(src.join("config.json"), "{heads").unwrap();
     let out = wmap().arg("check").arg(&rules).arg(&src).output().unwrap();

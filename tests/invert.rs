@@ -278,6 +278,32 @@ fallback "{name:**}" -> "{name}"
 }
 
 #[test]
+fn positional_arguments_are_read_as_the_checker_reads_them() {
+    // `split(1, 3)` is `split(axis=1, parts=3)`: its reverse joins along axis
+    // 1, and `concat(1)` splits along axis 1, not along a default.
+    let dir = tempfile::tempdir().unwrap();
+    let rules = write(
+        dir.path(),
+        "positional.wmap",
+        r#"wmap 1
+"transformer.h.{i}.attn.c_attn.weight" | split(1, 3) -> ["q.{i}", "k.{i}", "v.{i}"]
+["transformer.h.{i}.mlp.c_fc.weight", "transformer.h.{i}.attn.c_proj.weight"] | concat(1) -> "joined.{i}"
+fallback "{name:**}" -> "{name}"
+"#,
+    );
+    let text = round_trip(&rules, &fixture("gpt2"), &[]);
+    assert!(
+        text.contains(r#"["q.{i}", "k.{i}", "v.{i}"] | concat(axis=1) -> "transformer.h.{i}.attn.c_attn.weight""#),
+        "{text}"
+    );
+    let squeezed: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        squeezed.contains(r#""joined.{i}" | split(axis=1, sizes=[256, 64]) -> ["transformer.h.{i}.mlp.c_fc.weight", "transformer.h.{i}.attn.c_proj.weight"]"#),
+        "{text}"
+    );
+}
+
+#[test]
 fn what_cannot_be_undone_is_refused_all_at_once_naming_each_rule() {
     let dir = tempfile::tempdir().unwrap();
     let rules = write(
@@ -331,6 +357,11 @@ fn a_drop_that_took_something_is_refused_and_an_unmatched_one_is_not() {
     // on the newer fixture the same optional drop matches nothing.
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("r.wmap");
+    let text = std::fs::read_to_string("mappings/bert/hf-to-burn.wmap").unwrap();
+    let line = 1 + text
+        .lines()
+        .position(|l| l.starts_with("optional drop \"embeddings.position_ids\""))
+        .unwrap();
     wmap()
         .args([
             "invert",
@@ -346,7 +377,9 @@ fn a_drop_that_took_something_is_refused_and_an_unmatched_one_is_not() {
         .stderr(predicate::str::contains(
             "this drop discards 1 source tensor,",
         ))
-        .stderr(predicate::str::contains("hf-to-burn.wmap:35:1"));
+        .stderr(predicate::str::contains(format!(
+            "hf-to-burn.wmap:{line}:1"
+        )));
     assert!(!out.exists());
     wmap()
         .args(["invert", "mappings/bert/hf-to-burn.wmap"])

@@ -543,3 +543,21 @@ fn defined_words(text: &str) -> Vec<String> {
         .filter_map(|rest| rest.split_whitespace().next().map(String::from))
         .collect()
 }
+
+#[test]
+fn every_mapping_opens_with_its_source_target_and_config_needs() {
+    for path in wmap_files("mappings") {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let header: String = text
+            .lines()
+            .take_while(|l| l.starts_with('#'))
+            .collect::<Vec<_>>()
+            .join("\n");
+        for label in ["# Source:", "# Target:", "# Needs from the config file:"] {
+            assert!(
+                header.contains(label),
+                "{path}: the opening comment has no `{label}` line"
+            );
+        }
+    }
+}

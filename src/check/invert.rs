@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use super::defs::Definitions;
 use super::env::Lets;
-use super::pipeline::{CallTrace, Instance, Pipelines, Trace, DISTINCT_INPUTS};
+use super::pipeline::{bind_args, CallTrace, Instance, Pipelines, Trace, DISTINCT_INPUTS};
 use super::{check_traced, Binding};
 use crate::checkpoint::{Config, TensorInfo};
 use crate::diagnostics::Diagnostic;
@@ -412,7 +412,7 @@ impl Inverter<'_> {
                 Some(vec![format!("reshape({})", join(&t.inputs[0].0))])
             }
             "split" => {
-                let axis = self.named_arg(call, "axis").unwrap_or_else(|| "0".into());
+                let axis = self.arg(call, &["axis", "parts", "sizes"], 0)?;
                 Some(vec![format!("concat(axis={axis})")])
             }
             "concat" => {
@@ -424,7 +424,7 @@ impl Inverter<'_> {
                     ));
                     return None;
                 }
-                let axis_text = self.named_arg(call, "axis").unwrap_or_else(|| "0".into());
+                let axis_text = self.arg(call, &["axis"], 0)?;
                 let (shape0, _) = &t.outputs[0];
                 let rank = shape0.len() as i64;
                 // The axis as written, or else the one whose sizes add up.
@@ -510,11 +510,12 @@ impl Inverter<'_> {
         }
     }
 
-    fn named_arg(&self, call: &OpCall, name: &str) -> Option<String> {
-        call.args
-            .iter()
-            .find(|a| a.name.as_ref().is_some_and(|n| n.value == name))
-            .map(|a| self.text(a.value.span()).to_string())
+    /// The text of parameter `params[index]` of `call`, given by name or by
+    /// position, bound as the checker binds it (the call has checked, so it
+    /// binds).
+    fn arg(&self, call: &OpCall, params: &[&str], index: usize) -> Option<String> {
+        let slots = bind_args(call, params, &mut Vec::new())?;
+        slots[index].map(|v| self.text(v.span()).to_string())
     }
 
     /// Another defined op that undoes `def` exactly on the value it was

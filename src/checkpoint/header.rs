@@ -356,12 +356,14 @@ pub fn parse_header(
             continue;
         }
         let (dtype, shape, begin, end) = parse_entry(path, &name, value)?;
-        let numel = shape
+        // The product of the non-zero dimensions must fit too: a zero makes
+        // the count 0, but strides are products of the dimensions after an
+        // axis, and an op that reorders axes computes them.
+        shape
             .iter()
-            .try_fold(1u64, |a, &d| a.checked_mul(d))
-            .ok_or_else(|| {
-                Error::tensor(path, &name, "the element count of its shape overflows")
-            })?;
+            .try_fold(1u64, |a, &d| a.checked_mul(d.max(1)))
+            .ok_or_else(|| Error::tensor(path, &name, "its dimensions multiply past 2^64"))?;
+        let numel = shape.iter().product::<u64>();
         let nbytes = numel
             .checked_mul(dtype.size() as u64)
             .ok_or_else(|| Error::tensor(path, &name, "its byte size overflows"))?;

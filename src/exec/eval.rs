@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 
 use super::convert;
+use super::transpose::transpose_rows;
 use crate::plan::{Node, NodeOp};
 
 /// Where source tensors' bytes come from (memory-mapped shards).
@@ -184,36 +185,8 @@ fn permute_typed<const N: usize>(data: &[u8], shape: &[u64], perm: &[usize], dst
 }
 
 /// Cache-blocked transpose of a `rows x cols` matrix into `cols x rows`.
-fn transpose_2d<T: Copy>(src: &[T], rows: usize, cols: usize, dst: &mut [T]) {
+fn transpose_2d<const N: usize>(src: &[[u8; N]], rows: usize, cols: usize, dst: &mut [[u8; N]]) {
     transpose_rows(src, rows, cols, 0, cols, dst);
-}
-
-/// Rows `c0..c1` of the transpose of a `rows` x `cols` matrix (that is,
-/// columns `c0..c1` of `src`) into `dst`, tile by tile: each tile reads a
-/// small block of source rows and writes whole runs of output rows, so both
-/// sides stay in cache.
-fn transpose_rows<T: Copy>(
-    src: &[T],
-    rows: usize,
-    cols: usize,
-    c0: usize,
-    c1: usize,
-    dst: &mut [T],
-) {
-    const B: usize = 64;
-    for cb in (c0..c1).step_by(B) {
-        let ce = (cb + B).min(c1);
-        for rb in (0..rows).step_by(B) {
-            let re = (rb + B).min(rows);
-            let block = &src[rb * cols..(re - 1) * cols + ce];
-            for c in cb..ce {
-                let out = &mut dst[(c - c0) * rows + rb..(c - c0) * rows + re];
-                for (k, x) in out.iter_mut().enumerate() {
-                    *x = block[k * cols + c];
-                }
-            }
-        }
-    }
 }
 
 /// A transpose of the last two axes of a tensor read straight from the
@@ -288,7 +261,7 @@ impl<'a> StreamedTranspose<'a> {
             c1: usize,
             d: &mut [u8],
         ) {
-            transpose_rows::<[u8; N]>(
+            transpose_rows::<N>(
                 bytemuck::cast_slice(s),
                 r,
                 c,

@@ -8,6 +8,7 @@
 pub mod convert;
 pub mod eval;
 pub mod layout;
+mod transpose;
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
@@ -422,6 +423,33 @@ fn copy_range(
     Ok(())
 }
 
+/// Asks the kernel to start writing `len` bytes at `offset` of `file` to disk
+/// now, without waiting for it. Without this, nothing is written back until
+/// dirty pages pass the kernel's threshold (a tenth of memory by default), so
+/// a checkpoint smaller than that is first copied into the page cache and
+/// only then, in the final fsync, written out; with it the disk works while
+/// the rest is computed, and dirty memory stays bounded for checkpoints of
+/// any size. Only a hint: the final `sync_all` is what makes the file durable.
+fn start_writeback(file: &File, offset: u64, len: u64) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: a plain system call on a descriptor the caller owns; it
+        // neither reads nor writes our memory. Failure is harmless (the
+        // fsync at the end writes whatever this did not).
+        unsafe {
+            libc::sync_file_range(
+                file.as_raw_fd(),
+                offset as libc::off64_t,
+                len as libc::off64_t,
+                libc::SYNC_FILE_RANGE_WRITE,
+            );
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (file, offset, len);
+}
+
 /// Writes one safetensors file: the header, then every tensor at its final
 /// offset, in parallel. Plain copies go through `copy_file_range`; computed
 /// tensors are evaluated into a buffer (their total bounded by [`Budget`]) and
@@ -473,7 +501,7 @@ fn write_file(
             match (&t.node.op, streamed) {
                 (crate::plan::NodeOp::Source(ti), _) => {
                     let (shard, start, _) = sources.ranges[*ti];
-                    let _turn = lock();
+                    let turn = lock();
                     copy_range(
                         &sources.files[shard],
                         start as u64,
@@ -482,6 +510,8 @@ fn write_file(
                         sources.bytes(*ti),
                     )
                     .map_err(|e| Error::io(path, e))?;
+                    drop(turn);
+                    start_writeback(&out, at, placed.nbytes);
                 }
                 (_, Some(tr)) => {
                     // Written in chunks of output rows from a per-thread buffer:
@@ -496,9 +526,12 @@ fn write_file(
                                 chunk.resize(len, 0);
                             }
                             tr.fill(row, &mut chunk[..len]);
-                            let _turn = lock();
-                            out.write_all_at(&chunk[..len], at + (row * tr.row_bytes()) as u64)
+                            let offset = at + (row * tr.row_bytes()) as u64;
+                            let turn = lock();
+                            out.write_all_at(&chunk[..len], offset)
                                 .map_err(|e| Error::io(path, e))?;
+                            drop(turn);
+                            start_writeback(&out, offset, len as u64);
                             row += n;
                         }
                         Ok(())
@@ -508,9 +541,11 @@ fn write_file(
                     let _permit = budget.acquire(placed.nbytes);
                     let mut buffer = vec![0u8; placed.nbytes as usize];
                     eval::eval_into(&t.node, sources, &mut buffer, &mut notes);
-                    let _turn = lock();
+                    let turn = lock();
                     out.write_all_at(&buffer, at)
                         .map_err(|e| Error::io(path, e))?;
+                    drop(turn);
+                    start_writeback(&out, at, placed.nbytes);
                 }
             }
             control.written.fetch_add(placed.nbytes, Ordering::Relaxed);
