@@ -1,9 +1,10 @@
 //! The executor: applies a checked [`Plan`] to a checkpoint. Output headers
 //! are laid out from the plan before any data is read; every output file is
-//! sized up front and memory-mapped, and tensors are evaluated in parallel
-//! straight into their final offsets. Everything is written under a
-//! temporary name beside the destination and renamed into place only when
-//! complete and flushed.
+//! sized up front, and tensors are evaluated in parallel and written with
+//! positioned writes straight to their final offsets, each range handed to
+//! the kernel's writeback as soon as it is written. Everything is written
+//! under a temporary name beside the destination and renamed into place only
+//! when complete and flushed.
 
 pub mod convert;
 pub mod eval;
