@@ -222,6 +222,34 @@ impl Checkpoint {
             .map(|s| s.metadata.clone())
             .unwrap_or_default()
     }
+
+    /// Opens and maps every shard read-only, in shard order. A shard whose
+    /// size changed since its header was read is refused: the offsets the
+    /// header gave may no longer lie inside it.
+    pub fn map_shards(&self) -> Result<Vec<(File, memmap2::Mmap)>> {
+        self.shards
+            .iter()
+            .map(|shard| {
+                let file = File::open(&shard.path).map_err(|e| Error::io(&shard.path, e))?;
+                let len = file
+                    .metadata()
+                    .map_err(|e| Error::io(&shard.path, e))?
+                    .len();
+                if len != shard.file_len {
+                    return Err(Error::checkpoint(
+                        &shard.path,
+                        "the file changed size since its header was read",
+                    ));
+                }
+                // SAFETY: the file is opened read-only; a concurrent writer
+                // could change the bytes we read, but not the length checked
+                // above, within which every tensor's range was validated.
+                let map =
+                    unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(&shard.path, e))?;
+                Ok((file, map))
+            })
+            .collect()
+    }
 }
 
 /// The folder a file lives in (`.` for a bare file name).

@@ -95,14 +95,7 @@ impl Drop for TempDir {
 }
 
 fn map_all(c: &Checkpoint) -> Result<Vec<Mmap>, Error> {
-    c.shards
-        .iter()
-        .map(|s| {
-            let f = std::fs::File::open(&s.path).map_err(|e| Error::io(&s.path, e))?;
-            // SAFETY: read-only map of a file whose size was checked with its header.
-            unsafe { Mmap::map(&f) }.map_err(|e| Error::io(&s.path, e))
-        })
-        .collect()
+    Ok(c.map_shards()?.into_iter().map(|(_, map)| map).collect())
 }
 
 fn data<'a>(maps: &'a [Mmap], t: &TensorInfo) -> &'a [u8] {

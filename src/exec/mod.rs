@@ -127,26 +127,7 @@ impl SourceData for Sources {
 }
 
 fn map_sources(checkpoint: &Checkpoint) -> Result<Sources> {
-    let mut maps = Vec::new();
-    let mut files = Vec::new();
-    for shard in &checkpoint.shards {
-        let file = File::open(&shard.path).map_err(|e| Error::io(&shard.path, e))?;
-        let len = file
-            .metadata()
-            .map_err(|e| Error::io(&shard.path, e))?
-            .len();
-        if len != shard.file_len {
-            return Err(Error::checkpoint(
-                &shard.path,
-                "the file changed size since its header was read",
-            ));
-        }
-        // SAFETY: the file is opened read-only; a concurrent writer could change
-        // the bytes we read, but never their addresses or length checked above.
-        let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(&shard.path, e))?;
-        maps.push(map);
-        files.push(file);
-    }
+    let (files, maps) = checkpoint.map_shards()?.into_iter().unzip();
     let ranges = checkpoint
         .tensors
         .iter()
