@@ -108,6 +108,7 @@ fn shipped_mappings_reverse_bit_exactly_on_every_fixture() {
         ("llama/hf-to-burn", "mistral"),
         ("llama/hf-to-meta", "llama_gqa"),
         ("llama/hf-to-meta", "mistral"),
+        ("llama/hf-to-meta", "llama_tied"),
         ("mixtral/hf-to-fused", "mixtral"),
     ];
     for (mapping, model) in cases {

@@ -105,6 +105,65 @@ fn llama_hf_to_meta_matches_the_meta_checkpoint() {
 }
 
 #[test]
+fn llama_hf_to_meta_writes_the_output_layer_of_a_tied_checkpoint() {
+    // llama_tied saved no lm_head.weight: Meta's `output` is the embedding.
+    // Back through meta-to-hf, every tensor of the fixture comes back, plus
+    // an lm_head.weight equal to the embedding (what a tied model holds).
+    let dir = tempfile::tempdir().unwrap();
+    let meta = run(
+        "mappings/llama/hf-to-meta.wmap",
+        &model("llama_tied"),
+        None,
+        &dir.path().join("meta"),
+    );
+    let hf = run(
+        "mappings/llama/meta-to-hf.wmap",
+        meta.parent().unwrap(),
+        Some(&model("llama_tied/config.json")),
+        &dir.path().join("hf"),
+    );
+    let (src, meta, hf) = (
+        std::fs::read(model("llama_tied/model.safetensors")).unwrap(),
+        std::fs::read(meta).unwrap(),
+        std::fs::read(hf).unwrap(),
+    );
+    let (src, meta, hf) = (
+        SafeTensors::deserialize(&src).unwrap(),
+        SafeTensors::deserialize(&meta).unwrap(),
+        SafeTensors::deserialize(&hf).unwrap(),
+    );
+    assert!(src.tensor("lm_head.weight").is_err(), "the fixture is tied");
+    let embed = src.tensor("model.embed_tokens.weight").unwrap();
+    for (st, name) in [
+        (&meta, "output.weight"),
+        (&meta, "tok_embeddings.weight"),
+        (&hf, "lm_head.weight"),
+    ] {
+        let t = st.tensor(name).unwrap();
+        assert_eq!(t.shape(), embed.shape(), "{name}");
+        assert!(t.data() == embed.data(), "{name} is not the embedding");
+    }
+    let mut want = src.names();
+    want.push("lm_head.weight");
+    want.sort_unstable();
+    let mut got = hf.names();
+    got.sort_unstable();
+    assert_eq!(got, want);
+    for (name, view) in src.tensors() {
+        let back = hf.tensor(&name).unwrap();
+        assert_eq!(
+            (back.dtype(), back.shape()),
+            (view.dtype(), view.shape()),
+            "{name}"
+        );
+        assert!(
+            back.data() == view.data(),
+            "{name} differs after the round trip"
+        );
+    }
+}
+
+#[test]
 fn llama_meta_to_hf_matches_the_transformers_checkpoint() {
     // The Meta folder has params.json, no config.json.
     let dir = tempfile::tempdir().unwrap();
@@ -289,6 +348,11 @@ const SHIPPED: &[(&str, Source, Option<&str>)] = &[
         "mappings/llama/hf-to-meta.wmap",
         Source::Fixture("llama_gqa"),
         Some("llama_gqa/meta/params.json"),
+    ),
+    (
+        "mappings/llama/hf-to-meta.wmap",
+        Source::Fixture("llama_tied"),
+        None,
     ),
     (
         "mappings/llama/meta-to-hf.wmap",

@@ -69,6 +69,7 @@ pub fn invert(
     let casts = defs.global_casts(&mut ignored);
     let mut inv = Inverter {
         loaded,
+        plan: &plan,
         defs: &defs,
         trace: &trace,
         lets: &lets,
@@ -92,6 +93,7 @@ pub fn invert(
 
 struct Inverter<'a> {
     loaded: &'a Loaded,
+    plan: &'a Plan,
     defs: &'a Definitions<'a>,
     trace: &'a Trace,
     lets: &'a Lets,
@@ -189,18 +191,35 @@ impl Inverter<'_> {
             .ties
             .iter()
             .map(|tie| {
+                let location = self.location(tie.span);
+                let head = format!(
+                    "# {location}: a copy of {}\n",
+                    quote(&tie.original.display())
+                );
+                if tie.optional {
+                    // Some copies may have been left to rules: drop exactly
+                    // the ones this tie made (none, often).
+                    let drops: String = self
+                        .plan
+                        .targets
+                        .iter()
+                        .filter(|t| t.rule == location)
+                        .map(|t| format!("drop {}\n", quote(&t.name)))
+                        .collect();
+                    return if drops.is_empty() {
+                        String::new()
+                    } else {
+                        head + &drops
+                    };
+                }
                 let kinds: HashMap<String, CaptureKind> = tie
                     .original
                     .captures()
                     .map(|c| (c.name.clone(), c.kind.clone().unwrap_or(CaptureKind::Int)))
                     .collect();
-                format!(
-                    "# {}: a copy of {}\ndrop {}\n",
-                    self.location(tie.span),
-                    quote(&tie.original.display()),
-                    quote(&source_pattern(&tie.copy, &kinds))
-                )
+                format!("{head}drop {}\n", quote(&source_pattern(&tie.copy, &kinds)))
             })
+            .filter(|text| !text.is_empty())
             .collect();
         if !ties.is_empty() {
             text.push_str("\n# Tied copies: the original is mapped back above.\n");

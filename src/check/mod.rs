@@ -602,15 +602,21 @@ impl Checker<'_> {
                 })
                 .collect();
             if matched.is_empty() {
+                if tie.optional {
+                    continue;
+                }
                 out.push(Diagnostic::TieOriginalMissing {
                     span: tie.original.span,
                     name: tie.original.display(),
                 });
                 continue;
             }
+            let produced: std::collections::HashSet<&str> =
+                targets.iter().map(|(t, _)| t.name.as_str()).collect();
             let copies: Vec<(Target, Span)> = matched
                 .into_iter()
                 .filter_map(|(t, b)| match render(&tie.copy, &b) {
+                    Ok(name) if tie.optional && produced.contains(name.as_str()) => None,
                     Ok(name) => Some((
                         Target {
                             name,

@@ -110,6 +110,9 @@ pub struct Drop {
 #[derive(Debug, Clone)]
 pub struct Tie {
     pub span: Span,
+    /// `optional tie`: no copy where the copy's name is produced already,
+    /// and no error when the original matches nothing.
+    pub optional: bool,
     pub copy: Pattern,
     pub original: Pattern,
 }

@@ -271,7 +271,12 @@ fn render_simple(stmt: Pair<Rule>) -> String {
             text(1),
             (2..parts.len()).map(text).collect::<Vec<_>>().join(" | ")
         ),
-        Rule::tie_decl => format!("tie {} = {}", text(1), text(2)),
+        Rule::tie_decl => {
+            // `[optional] tie COPY = ORIGINAL`
+            let n = parts.len();
+            let head = if n == 4 { "optional tie" } else { "tie" };
+            format!("{head} {} = {}", text(n - 2), text(n - 1))
+        }
         // drop_decl: `[optional] drop SOURCES`.
         _ => parts
             .iter()

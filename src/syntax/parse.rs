@@ -149,6 +149,7 @@ impl Builder {
                 let original = self.pattern(next());
                 Item::Tie(Tie {
                     span,
+                    optional,
                     copy,
                     original,
                 })
