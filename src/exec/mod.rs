@@ -464,7 +464,15 @@ fn write_file(
     // taking turns here lets a waiting thread sleep (or compute) instead of
     // spinning on that lock.
     let turn = std::sync::Mutex::new(());
-    let lock = || turn.lock().unwrap_or_else(|e| e.into_inner());
+    // One write of `len` bytes at `offset`, taking its turn, then handed to
+    // the kernel's writeback.
+    let write = |offset: u64, len: u64, op: &dyn Fn() -> std::io::Result<()>| -> Result<()> {
+        let taken = turn.lock().unwrap_or_else(|e| e.into_inner());
+        op().map_err(|e| Error::io(path, e))?;
+        drop(taken);
+        start_writeback(&out, offset, len);
+        Ok(())
+    };
     let overflows: Vec<(String, u64)> = file
         .tensors
         .par_iter()
@@ -483,17 +491,15 @@ fn write_file(
             match (&t.node.op, streamed) {
                 (crate::plan::NodeOp::Source(ti), _) => {
                     let (shard, start, _) = sources.ranges[*ti];
-                    let turn = lock();
-                    copy_range(
-                        &sources.files[shard],
-                        start as u64,
-                        &out,
-                        at,
-                        sources.bytes(*ti),
-                    )
-                    .map_err(|e| Error::io(path, e))?;
-                    drop(turn);
-                    start_writeback(&out, at, placed.nbytes);
+                    write(at, placed.nbytes, &|| {
+                        copy_range(
+                            &sources.files[shard],
+                            start as u64,
+                            &out,
+                            at,
+                            sources.bytes(*ti),
+                        )
+                    })?;
                 }
                 (_, Some(tr)) => {
                     // Written in chunks of output rows from a per-thread buffer:
@@ -509,11 +515,9 @@ fn write_file(
                             }
                             tr.fill(row, &mut chunk[..len]);
                             let offset = at + (row * tr.row_bytes()) as u64;
-                            let turn = lock();
-                            out.write_all_at(&chunk[..len], offset)
-                                .map_err(|e| Error::io(path, e))?;
-                            drop(turn);
-                            start_writeback(&out, offset, len as u64);
+                            write(offset, len as u64, &|| {
+                                out.write_all_at(&chunk[..len], offset)
+                            })?;
                             row += n;
                         }
                         Ok(())
@@ -523,11 +527,7 @@ fn write_file(
                     let _permit = budget.acquire(placed.nbytes);
                     let mut buffer = vec![0u8; placed.nbytes as usize];
                     eval::eval_into(&t.node, sources, &mut buffer, &mut notes);
-                    let turn = lock();
-                    out.write_all_at(&buffer, at)
-                        .map_err(|e| Error::io(path, e))?;
-                    drop(turn);
-                    start_writeback(&out, at, placed.nbytes);
+                    write(at, placed.nbytes, &|| out.write_all_at(&buffer, at))?;
                 }
             }
             control.written.fetch_add(placed.nbytes, Ordering::Relaxed);
