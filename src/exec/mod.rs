@@ -414,7 +414,8 @@ fn copy_range(
 /// any size. Only a hint: the final `sync_all` is what makes the file durable.
 fn start_writeback(file: &File, offset: u64, len: u64) {
     #[cfg(target_os = "linux")]
-    {
+    if len > 0 {
+        // (A length of 0 would mean "to the end of the file".)
         use std::os::fd::AsRawFd;
         // SAFETY: a plain system call on a descriptor the caller owns; it
         // neither reads nor writes our memory. Failure is harmless (the
