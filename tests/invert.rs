@@ -305,6 +305,29 @@ fallback "{name:**}" -> "{name}"
 }
 
 #[test]
+fn an_optional_tie_is_undone_by_dropping_exactly_the_copies_it_made() {
+    // Layer 0's shadow comes from a rule, so the tie copies only layer 1's.
+    let dir = tempfile::tempdir().unwrap();
+    let rules = write(
+        dir.path(),
+        "optional-tie.wmap",
+        r#"wmap 1
+"transformer.h.{i}.ln_1.weight" -> "blocks.{i}.ln1.gamma"
+"transformer.h.0.ln_2.weight" -> "blocks.0.shadow.gamma"
+optional tie "blocks.{i}.shadow.gamma" = "blocks.{i}.ln1.gamma"
+fallback "{name:**}" -> "{name}"
+"#,
+    );
+    let text = round_trip(&rules, &fixture("gpt2"), &[]);
+    assert!(text.contains("drop \"blocks.1.shadow.gamma\""), "{text}");
+    assert!(!text.contains("drop \"blocks.0.shadow.gamma\""), "{text}");
+    assert!(
+        text.contains("\"blocks.0.shadow.gamma\" -> \"transformer.h.0.ln_2.weight\""),
+        "{text}"
+    );
+}
+
+#[test]
 fn what_cannot_be_undone_is_refused_all_at_once_naming_each_rule() {
     let dir = tempfile::tempdir().unwrap();
     let rules = write(
