@@ -11,6 +11,7 @@ use super::SourceArgs;
 use crate::checkpoint::{Checkpoint, TensorInfo};
 use crate::dtype::DType;
 use crate::error::Error;
+use crate::exec::convert::{decode, Value};
 use crate::exec::{self, Control, Options};
 
 #[derive(Debug, clap::Args)]
@@ -102,58 +103,27 @@ fn data<'a>(maps: &'a [Mmap], t: &TensorInfo) -> &'a [u8] {
     &maps[t.shard][t.offset as usize..(t.offset + t.nbytes) as usize]
 }
 
-/// An integer element, exactly.
-fn int_at(d: DType, x: &[u8]) -> i128 {
-    match d {
-        DType::Bool | DType::U8 => x[0] as i128,
-        DType::I8 => x[0] as i8 as i128,
-        DType::I16 => i16::from_le_bytes([x[0], x[1]]) as i128,
-        DType::U16 => u16::from_le_bytes([x[0], x[1]]) as i128,
-        DType::I32 => i32::from_le_bytes([x[0], x[1], x[2], x[3]]) as i128,
-        DType::U32 => u32::from_le_bytes([x[0], x[1], x[2], x[3]]) as i128,
-        DType::I64 => i64::from_le_bytes(x[..8].try_into().unwrap_or_default()) as i128,
-        DType::U64 => u64::from_le_bytes(x[..8].try_into().unwrap_or_default()) as i128,
-        _ => unreachable!("{d} is not an integer dtype"),
-    }
-}
-
-/// Elements compared at a time: the widened copies stay small however large
-/// the tensors are.
-const DIFF_CHUNK: usize = 1 << 16;
-
-/// The largest absolute difference between two tensors of `n` elements:
-/// exact for two integer tensors, otherwise with both read as f64 (NaN where
-/// one side is NaN and the other is not).
-fn max_abs_diff(da: DType, a: &[u8], db: DType, b: &[u8], n: usize) -> f64 {
-    let (sa, sb) = (da.size(), db.size());
-    if !da.is_float() && !db.is_float() {
-        return a
-            .chunks_exact(sa)
-            .zip(b.chunks_exact(sb))
-            .map(|(x, y)| int_at(da, x).abs_diff(int_at(db, y)))
-            .max()
-            .unwrap_or(0) as f64;
-    }
-    let mut wide_a = vec![0u8; DIFF_CHUNK.min(n) * 8];
-    let mut wide_b = wide_a.clone();
+/// The largest absolute difference between two tensors with the same number
+/// of elements, element by element (no widened copies, however large they
+/// are): exact for two integer elements, otherwise as f64 (NaN where one side
+/// is NaN and the other is not).
+fn max_abs_diff(da: DType, a: &[u8], db: DType, b: &[u8]) -> f64 {
     let mut max = 0f64;
-    for start in (0..n).step_by(DIFF_CHUNK) {
-        let len = DIFF_CHUNK.min(n - start);
-        let (wa, wb) = (&mut wide_a[..len * 8], &mut wide_b[..len * 8]);
-        exec::convert::cast(da, DType::F64, &a[start * sa..(start + len) * sa], wa);
-        exec::convert::cast(db, DType::F64, &b[start * sb..(start + len) * sb], wb);
-        for (x, y) in wa.chunks_exact(8).zip(wb.chunks_exact(8)) {
-            let x = f64::from_le_bytes(x.try_into().unwrap_or_default());
-            let y = f64::from_le_bytes(y.try_into().unwrap_or_default());
-            if x == y || x.is_nan() && y.is_nan() {
-                continue;
+    for (x, y) in a.chunks_exact(da.size()).zip(b.chunks_exact(db.size())) {
+        let d = match (decode(da, x), decode(db, y)) {
+            (Value::I(x), Value::I(y)) => x.abs_diff(y) as f64,
+            (x, y) => {
+                let (x, y) = (x.to_f64(), y.to_f64());
+                if x == y || x.is_nan() && y.is_nan() {
+                    continue;
+                }
+                (x - y).abs()
             }
-            let d = (x - y).abs();
-            if d.is_nan() {
-                return f64::NAN;
-            }
-            max = max.max(d);
+        };
+        if d.is_nan() {
+            return f64::NAN;
         }
+        max = max.max(d);
     }
     max
 }
@@ -187,7 +157,7 @@ fn compare(a: &Checkpoint, b: &Checkpoint, tolerance: f64) -> Result<Status, Err
             identical += 1;
             continue;
         }
-        let d = max_abs_diff(ta.dtype, xa, tb.dtype, xb, ta.numel() as usize);
+        let d = max_abs_diff(ta.dtype, xa, tb.dtype, xb);
         if ta.dtype != tb.dtype {
             // Values may agree, but a loader expecting one dtype gets another.
             println!(

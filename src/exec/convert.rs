@@ -11,12 +11,23 @@ use crate::dtype::DType;
 
 /// A decoded element: floats as f64 (exact for every float dtype), integers as i128.
 #[derive(Debug, Clone, Copy)]
-enum Value {
+pub enum Value {
     F(f64),
     I(i128),
 }
 
-fn decode(dtype: DType, b: &[u8]) -> Value {
+impl Value {
+    /// As f64 (integers beyond 2^53 round).
+    pub fn to_f64(self) -> f64 {
+        match self {
+            Value::F(f) => f,
+            Value::I(i) => i as f64,
+        }
+    }
+}
+
+/// One element of `dtype` from its little-endian bytes, exactly.
+pub fn decode(dtype: DType, b: &[u8]) -> Value {
     use DType::*;
     match dtype {
         Bool => Value::I((b[0] != 0) as i128),
