@@ -1,0 +1,20 @@
+//! The adversarial suite: wmap attacked as a careful adversary and a careless
+//! user would, one module per class of attack. Every case asserts a clear
+//! error, a non-zero exit, no panic, and nothing removed, overwritten or left
+//! behind that wmap did not write. The README's "Hostile inputs and faults"
+//! table summarises what each module covers.
+
+#[path = "../common/mod.rs"]
+mod common;
+mod support;
+
+/// Destinations: what `--force`, `watch`, `-o` and temporary files may touch.
+mod destinations;
+/// Inputs: file kinds, FIFOs, devices, sources changed or truncated mid-run, signals.
+mod inputs;
+/// The checker: reserved and impossible names, dropped rules, bounded work.
+mod checker;
+/// Values: casts against torch, overflow reported.
+mod values;
+/// Generated text: `infer`, `invert` and `fmt` output, names from strangers.
+mod generated;
