@@ -256,6 +256,16 @@ pub enum Diagnostic {
         tensor: String,
         dtype: DType,
     },
+    /// A decimal number that cannot be held where it is used: infinite (or a
+    /// nonzero number that is 0) as an f64 (`op` is None), or, in `add` and
+    /// `mul`, in the dtype the operation computes in (`mul(1e39)` on f32).
+    NumberOutOfRange {
+        span: Span,
+        text: String,
+        dtype: DType,
+        becomes: String,
+        op: Option<String>,
+    },
     /// `cast` to or from a dtype wmap cannot convert.
     UnsupportedCast { span: Span, from: DType, to: DType },
     /// `shape[k]` where the pipeline's inputs disagree on axis k.
@@ -333,6 +343,7 @@ impl Diagnostic {
             NonContiguousStack { .. } => "non_contiguous_stack",
             NarrowingCast { .. } => "narrowing_cast",
             NotFloat { .. } => "not_float",
+            NumberOutOfRange { .. } => "number_out_of_range",
             UnsupportedCast { .. } => "unsupported_cast",
             AmbiguousShape { .. } => "ambiguous_shape",
             TieOriginalMissing { .. } => "tie_original_missing",
@@ -473,6 +484,20 @@ impl Diagnostic {
             NotFloat {
                 op, tensor, dtype, ..
             } => format!("`{op}` needs a floating-point tensor, but `{tensor}` is {dtype}"),
+            NumberOutOfRange {
+                text,
+                dtype,
+                becomes,
+                op: None,
+                ..
+            } => format!("the number {text} is {becomes} as {dtype}"),
+            NumberOutOfRange {
+                text,
+                dtype,
+                becomes,
+                op: Some(op),
+                ..
+            } => format!("`{op}` uses {text} as {dtype} here, where it becomes {becomes}"),
             UnsupportedCast { from, to, .. } => format!("cannot cast {from} to {to}"),
             AmbiguousShape { detail, .. } => format!("`shape` is ambiguous here: {detail}"),
             TieOriginalMissing { name, .. } => {
@@ -606,6 +631,15 @@ impl Diagnostic {
                 "add an explicit `cast({to})` where you want the conversion"
             )),
             NotFloat { .. } => Some("`cast` it to a float dtype first".into()),
+            NumberOutOfRange { dtype, .. } => Some(match dtype {
+                DType::F64 => "f64 numbers lie within ±1.8e308, the smallest above 0 is 4.9e-324".into(),
+                DType::F32 => "f32 numbers lie within ±3.4e38, the smallest above 0 is 1.4e-45; `cast(f64)` first to compute in f64".into(),
+                DType::BF16 => "bf16 numbers lie within ±3.4e38, the smallest above 0 is 9.2e-41".into(),
+                DType::F16 => "f16 numbers lie within ±65504, the smallest above 0 is 6.0e-8; `cast(f32)` first to compute in f32".into(),
+                DType::F8E4M3 => "f8_e4m3 numbers lie within ±448, the smallest above 0 is 0.002".into(),
+                DType::F8E5M2 => "f8_e5m2 numbers lie within ±57344, the smallest above 0 is 1.5e-5".into(),
+                _ => format!("{dtype} cannot hold it"),
+            }),
             UnsupportedCast { .. } => None,
             AmbiguousShape { .. } => Some(
                 "use `shape[k]` in a rule with one source, or in an `op` definition".into(),
@@ -707,6 +741,7 @@ impl Diagnostic {
             NonContiguousStack { span, .. } => vec![primary(*span, "here")],
             NarrowingCast { span, .. } => vec![primary(*span, "implicit conversion here")],
             NotFloat { span, .. } => vec![primary(*span, "here")],
+            NumberOutOfRange { span, .. } => vec![primary(*span, "out of range")],
             UnsupportedCast { span, .. } => vec![primary(*span, "here")],
             AmbiguousShape { span, .. } => vec![primary(*span, "here")],
             TieOriginalMissing { span, .. } => vec![primary(*span, "not produced")],

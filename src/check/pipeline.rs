@@ -518,6 +518,22 @@ impl Pipelines<'_> {
                     });
                     return None;
                 }
+                use crate::exec::convert::{number_text, scalar_misfit, Arith};
+                let arith = if name == "add" {
+                    Arith::Add(x)
+                } else {
+                    Arith::Mul(x)
+                };
+                if let Some((held, becomes)) = scalar_misfit(lane.dtype, arith) {
+                    out.push(Diagnostic::NumberOutOfRange {
+                        span: arg.span(),
+                        text: number_text(x),
+                        dtype: held,
+                        becomes,
+                        op: Some(name.into()),
+                    });
+                    return None;
+                }
                 let (shape, dtype) = (lane.shape.clone(), lane.dtype);
                 let op = if name == "add" {
                     NodeOp::Add(Box::new(lane), x)

@@ -144,7 +144,7 @@ pub fn run(args: &Args, color: bool) -> Result<Status, Error> {
     progress.finish();
     let report = result?;
     for (tensor, n) in &report.overflows {
-        eprintln!("warning: cast overflowed in `{tensor}`: {n} element(s) became infinite (f8_e4m3: saturated to ±448)");
+        eprintln!("warning: `{tensor}`: {n} element(s) out of range in a cast, `add` or `mul` (became ±inf; f8_e4m3 and float-to-integer casts saturate, NaN to an integer gives 0, integer casts wrap)");
     }
     if !args.quiet {
         println!(

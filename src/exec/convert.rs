@@ -1,9 +1,27 @@
-//! Element conversions for `cast`, `add` and `mul`, bit-exact with torch:
-//! floats round to nearest-even (through the `half` crate for f16/bf16),
-//! 8-bit floats follow the OCP FP8 formats as torch implements them
-//! (`f8_e4m3` has no infinity: overflow saturates to ±448; `f8_e5m2`
-//! overflows to infinity), float to integer truncates toward zero and saturates (NaN
-//! gives 0), anything to bool is `x != 0`.
+//! Element conversions for `cast`, `add` and `mul`, bit-identical with
+//! torch 2.15's `tensor.to(dtype)`, `tensor * x` and `tensor + x` on the CPU
+//! (tests/adversarial/values.rs compares them with torch's own results, every
+//! value of the 8- and 16-bit floats and the edge cases of the wider types):
+//!
+//! - floats round to nearest, ties to even. Into f16, bf16 and the 8-bit
+//!   floats a value goes through f32 first, as torch's conversions do, so from
+//!   f64, or from an integer past 2^24, it rounds twice (a tie in the narrow
+//!   dtype can come out one unit lower than one rounding would give); into f32
+//!   and f64 every value, integers included, rounds once;
+//! - `f8_e4m3` (torch's `float8_e4m3fn`) has no infinity: overflow and ±inf
+//!   saturate to ±448. `f8_e5m2` overflows to ±inf;
+//! - NaN stays NaN and keeps its sign in f8; in wider floats its sign and
+//!   payload are whatever the conversion gives (torch's own NaN bits differ
+//!   from one of its code paths to another);
+//! - float to integer truncates toward zero; a value out of the integer's
+//!   range saturates to its limit, and NaN gives 0 (torch leaves both
+//!   undefined);
+//! - integer to integer wraps (two's complement), as torch does;
+//! - anything to bool is `x != 0` (NaN is true); bool is 0 or 1.
+//!
+//! [`cast`] and [`scale`] count the elements that did not fit: a finite value
+//! that became ±inf or NaN, a value saturated (f8_e4m3, float to integer, NaN
+//! to integer), an integer that wrapped. `wmap run` reports them.
 
 use half::{bf16, f16};
 
@@ -39,8 +57,8 @@ pub fn decode(dtype: DType, b: &[u8]) -> Value {
         U32 => Value::I(u32::from_le_bytes(b[..4].try_into().expect("4 bytes")) as i128),
         I64 => Value::I(i64::from_le_bytes(b[..8].try_into().expect("8 bytes")) as i128),
         U64 => Value::I(u64::from_le_bytes(b[..8].try_into().expect("8 bytes")) as i128),
-        F8E4M3 => Value::F(decode_f8(b[0], 4, 3, false)),
-        F8E5M2 => Value::F(decode_f8(b[0], 5, 2, true)),
+        F8E4M3 => Value::F(f32::from_bits(E4M3[b[0] as usize]) as f64),
+        F8E5M2 => Value::F(f32::from_bits(E5M2[b[0] as usize]) as f64),
         F16 => Value::F(f16::from_le_bytes([b[0], b[1]]).to_f64()),
         BF16 => Value::F(bf16::from_le_bytes([b[0], b[1]]).to_f64()),
         F32 => Value::F(f32::from_le_bytes(b[..4].try_into().expect("4 bytes")) as f64),
@@ -48,229 +66,475 @@ pub fn decode(dtype: DType, b: &[u8]) -> Value {
     }
 }
 
-/// Writes `v` as `dtype` into `out`; returns true when a finite value
-/// became infinite or NaN (overflow).
-fn encode(dtype: DType, v: Value, out: &mut [u8]) -> bool {
-    use DType::*;
-    let int = |v: Value| -> i128 {
-        match v {
-            Value::I(i) => i,
-            Value::F(f) if f.is_nan() => 0,
-            Value::F(f) => f.trunc().clamp(i128::MIN as f64, i128::MAX as f64) as i128,
-        }
-    };
-    let wrap = |v: Value| -> i128 { int(v) };
-    let float = |v: Value| -> f64 {
-        match v {
-            Value::F(f) => f,
-            Value::I(i) => i as f64,
-        }
-    };
-    let finite_in = match v {
-        Value::F(f) => f.is_finite(),
-        Value::I(_) => true,
-    };
-    match dtype {
-        Bool => {
-            out[0] = match v {
-                Value::I(i) => (i != 0) as u8,
-                Value::F(f) => (f != 0.0) as u8,
-            }
-        }
-        U8 => out[0] = wrap(v) as u8,
-        // Integers wrap (two's complement), as torch and numpy do.
-        I8 => out[0] = wrap(v) as i8 as u8,
-        I16 => out.copy_from_slice(&(wrap(v) as i16).to_le_bytes()),
-        U16 => out.copy_from_slice(&(wrap(v) as u16).to_le_bytes()),
-        I32 => out.copy_from_slice(&(wrap(v) as i32).to_le_bytes()),
-        U32 => out.copy_from_slice(&(wrap(v) as u32).to_le_bytes()),
-        I64 => out.copy_from_slice(&(wrap(v) as i64).to_le_bytes()),
-        U64 => out.copy_from_slice(&(wrap(v) as u64).to_le_bytes()),
-        F8E4M3 => {
-            let (b, overflow) = encode_f8(float(v), 4, 3, false);
-            out[0] = b;
-            return overflow && finite_in;
-        }
-        F8E5M2 => {
-            let (b, overflow) = encode_f8(float(v), 5, 2, true);
-            out[0] = b;
-            return overflow && finite_in;
-        }
-        F16 => {
-            let h = f16::from_f64(float(v));
-            out.copy_from_slice(&h.to_le_bytes());
-            return finite_in && !h.is_finite();
-        }
-        BF16 => {
-            let h = bf16::from_f64(float(v));
-            out.copy_from_slice(&h.to_le_bytes());
-            return finite_in && !h.is_finite();
-        }
-        F32 => {
-            let f = float(v) as f32;
-            out.copy_from_slice(&f.to_le_bytes());
-            return finite_in && !f.is_finite();
-        }
-        F64 => out.copy_from_slice(&float(v).to_le_bytes()),
+/// The f32 bits of every `f8_e4m3` value, indexed by its byte.
+const E4M3: [u32; 256] = f8_table(3, 7, false);
+/// The f32 bits of every `f8_e5m2` value.
+const E5M2: [u32; 256] = f8_table(2, 15, true);
+
+const fn f8_table(man: u32, bias: i32, ieee: bool) -> [u32; 256] {
+    let mut table = [0u32; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = f8_to_f32_bits(b as u8, man, bias, ieee);
+        b += 1;
     }
-    false
+    table
 }
 
-fn decode_f8(byte: u8, exp_bits: u32, man_bits: u32, ieee: bool) -> f64 {
-    let sign = if byte & 0x80 != 0 { -1.0 } else { 1.0 };
-    let exp_mask = (1u8 << exp_bits) - 1;
-    let e = (byte >> man_bits) & exp_mask;
-    let m = byte & ((1u8 << man_bits) - 1);
-    let bias = (1i32 << (exp_bits - 1)) - 1;
-    if ieee && e == exp_mask {
-        return if m == 0 {
-            sign * f64::INFINITY
-        } else {
-            f64::NAN
-        };
+/// An 8-bit float with `man` mantissa bits and exponent bias `bias`, as f32
+/// bits; `ieee` formats have infinities (e5m2), the others only one NaN per
+/// sign (e4m3: S.1111.111).
+const fn f8_to_f32_bits(byte: u8, man: u32, bias: i32, ieee: bool) -> u32 {
+    let sign = ((byte & 0x80) as u32) << 24;
+    let e = ((byte & 0x7F) >> man) as i32;
+    let m = byte as u32 & ((1 << man) - 1);
+    let e_all = (1 << (7 - man)) - 1;
+    if ieee && e == e_all {
+        return sign | if m == 0 { 0x7F80_0000 } else { 0x7FC0_0000 };
     }
-    if !ieee && e == exp_mask && m == (1u8 << man_bits) - 1 {
-        return f64::NAN;
+    if !ieee && e == e_all && m == (1 << man) - 1 {
+        return sign | 0x7FC0_0000;
     }
-    let frac = m as f64 / (1u32 << man_bits) as f64;
     if e == 0 {
-        sign * frac * 2f64.powi(1 - bias)
+        if m == 0 {
+            return sign;
+        }
+        // Subnormal: m * 2^(1 - bias - man); normalise it for f32.
+        let (mut m, mut e) = (m, 1 - bias);
+        while m & (1 << man) == 0 {
+            m <<= 1;
+            e -= 1;
+        }
+        let m = m & ((1 << man) - 1);
+        return sign | (((e + 127) as u32) << 23) | (m << (23 - man));
+    }
+    sign | (((e - bias + 127) as u32) << 23) | (m << (23 - man))
+}
+
+/// `v / 2^s` rounded to nearest, ties to even, for `v < 2^24` and `s >= 1`.
+#[inline]
+fn shift_round(v: u32, s: u32) -> u32 {
+    if s >= 25 {
+        return 0;
+    }
+    let q = v >> s;
+    let r = v & ((1 << s) - 1);
+    let half = 1 << (s - 1);
+    q + (r > half || (r == half && q & 1 == 1)) as u32
+}
+
+/// Rounds `x` to nearest-even into `f8_e4m3` (`ieee` false: no infinity,
+/// overflow and ±inf saturate to ±448) or `f8_e5m2` (`ieee` true: overflow
+/// gives ±inf); returns the byte and whether the value saturated (e4m3 only).
+#[inline]
+fn f32_to_f8(x: f32, ieee: bool) -> (u8, bool) {
+    let (man, bias, max) = if ieee { (2, 15, 0x7B) } else { (3, 7, 0x7E) };
+    let bits = x.to_bits();
+    let sign = ((bits >> 24) & 0x80) as u8;
+    let a = bits & 0x7FFF_FFFF;
+    if a > 0x7F80_0000 {
+        return (sign | 0x7F, false);
+    }
+    let over = if ieee { 0x7C } else { 0x7E };
+    if a == 0x7F80_0000 {
+        return (sign | over, !ieee);
+    }
+    let drop = 23 - man;
+    let exp = (a >> 23) as i32;
+    let code = if exp >= 128 - bias {
+        // A normal of the target: round the mantissa, then rebias (a carry
+        // moves into the exponent, as it should).
+        let r = a + ((1 << (drop - 1)) - 1) + ((a >> drop) & 1);
+        (r >> drop) - (((127 - bias) as u32) << man)
     } else {
-        sign * (1.0 + frac) * 2f64.powi(e as i32 - bias)
+        // Below the target's normals: count its subnormal quanta, 2^(1 - bias - man).
+        let m = if exp == 0 {
+            a & 0x7F_FFFF
+        } else {
+            (a & 0x7F_FFFF) | 0x80_0000
+        };
+        let shift = (1 - bias - man as i32) - (exp.max(1) - 150);
+        shift_round(m, shift as u32)
+    };
+    if code > max {
+        (sign | over, !ieee)
+    } else {
+        (sign | code as u8, false)
     }
 }
 
-/// Rounds to nearest-even into an 8-bit float; returns (bits, overflowed).
-fn encode_f8(x: f64, exp_bits: u32, man_bits: u32, ieee: bool) -> (u8, bool) {
-    let sign: u8 = if x.is_sign_negative() { 0x80 } else { 0 };
-    // Both formats encode NaN as S.1111.111 (e4m3) / S.11111.11 (e5m2).
-    let nan = 0x7F;
-    if x.is_nan() {
-        return (nan, false);
+fn f8_to_f32(b: u8, ieee: bool) -> f32 {
+    f32::from_bits(if ieee { E5M2 } else { E4M3 }[b as usize])
+}
+
+/// Applies `f` to every element of `input` (N bytes each) into `out` (M bytes
+/// each); returns how many elements `f` said did not fit.
+#[inline(always)]
+fn each<const N: usize, const M: usize>(
+    input: &[u8],
+    out: &mut [u8],
+    f: impl Fn([u8; N]) -> ([u8; M], bool),
+) -> u64 {
+    let mut misfits = 0u64;
+    for (i, o) in input.chunks_exact(N).zip(out.chunks_exact_mut(M)) {
+        let (b, misfit) = f(i.try_into().expect("N bytes"));
+        o.copy_from_slice(&b);
+        misfits += misfit as u64;
     }
-    let bias = (1i32 << (exp_bits - 1)) - 1;
-    let exp_max_field = (1i32 << exp_bits) - 1;
-    // Largest finite value's field values.
-    let (max_e, max_m) = if ieee {
-        (exp_max_field - 1, (1i32 << man_bits) - 1)
-    } else {
-        (exp_max_field, (1i32 << man_bits) - 2)
-    };
-    // e5m2 overflows to infinity; e4m3 (no infinity) saturates to ±448, as torch does.
-    let overflow_bits = if ieee {
-        sign | ((exp_max_field as u8) << man_bits)
-    } else {
-        sign | 0x7E
-    };
-    let a = x.abs();
-    if a.is_infinite() {
-        return (overflow_bits, false);
+    misfits
+}
+
+/// A float source element: f32 for every float dtype but f64.
+trait Float: Copy {
+    fn f32(self) -> f32;
+    fn f64(self) -> f64;
+}
+
+impl Float for f32 {
+    #[inline(always)]
+    fn f32(self) -> f32 {
+        self
     }
-    // Quantum at the smallest exponent (subnormal spacing).
-    let min_exp = 1 - bias;
-    let mut e = if a == 0.0 {
-        min_exp
-    } else {
-        a.log2().floor() as i32
-    };
-    if e < min_exp {
-        e = min_exp;
+    #[inline(always)]
+    fn f64(self) -> f64 {
+        self as f64
     }
-    // Correct log2 rounding errors.
-    while e > min_exp && a < 2f64.powi(e) {
-        e -= 1;
+}
+
+impl Float for f64 {
+    #[inline(always)]
+    fn f32(self) -> f32 {
+        self as f32
     }
-    while a >= 2f64.powi(e + 1) {
-        e += 1;
+    #[inline(always)]
+    fn f64(self) -> f64 {
+        self
     }
-    let quantum = 2f64.powi(e - man_bits as i32);
-    let q = a / quantum; // exact: powers of two
-    let mut n = q.round_ties_even() as i64;
-    // n counts quanta at exponent e; normalise if rounding carried over.
-    let mut e_field;
-    let m;
-    if n >= (2i64 << man_bits) {
-        n /= 2;
-        e += 1;
+}
+
+/// An integer source element: i64 for every integer dtype but u64.
+trait Int: Copy {
+    fn f32(self) -> f32;
+    fn f64(self) -> f64;
+    fn wide(self) -> i128;
+}
+
+impl Int for i64 {
+    #[inline(always)]
+    fn f32(self) -> f32 {
+        self as f32
     }
-    if n < (1i64 << man_bits) {
-        // Subnormal (only possible at min_exp).
-        e_field = 0;
-        m = n as i32;
-    } else {
-        e_field = e + bias;
-        m = (n - (1i64 << man_bits)) as i32;
+    #[inline(always)]
+    fn f64(self) -> f64 {
+        self as f64
     }
-    if e_field > max_e || (e_field == max_e && m > max_m) {
-        return (overflow_bits, true);
+    #[inline(always)]
+    fn wide(self) -> i128 {
+        self as i128
     }
-    if e_field < 0 {
-        e_field = 0;
+}
+
+impl Int for u64 {
+    #[inline(always)]
+    fn f32(self) -> f32 {
+        self as f32
     }
-    (sign | ((e_field as u8) << man_bits) | m as u8, false)
+    #[inline(always)]
+    fn f64(self) -> f64 {
+        self as f64
+    }
+    #[inline(always)]
+    fn wide(self) -> i128 {
+        self as i128
+    }
+}
+
+/// Float to integer: truncates toward zero; out of range saturates and NaN
+/// gives 0 (Rust's `as`), both reported as not fitting. `lo` and `end` are
+/// the integer's minimum and 2^bits of its maximum + 1, exact in f64.
+#[inline(always)]
+fn fits(x: f64, lo: f64, end: f64) -> bool {
+    let t = x.trunc();
+    t >= lo && t < end
+}
+
+macro_rules! float_to_int {
+    ($x:expr, $t:ty) => {{
+        let x: f64 = $x;
+        let fit = fits(x, <$t>::MIN as f64, (<$t>::MAX as f64) + 1.0);
+        ((x as $t).to_le_bytes(), !fit)
+    }};
+}
+
+macro_rules! int_to_int {
+    ($v:expr, $t:ty) => {{
+        let w: i128 = $v;
+        let t = w as $t;
+        (t.to_le_bytes(), t as i128 != w)
+    }};
+}
+
+fn from_float<const N: usize, S: Float>(
+    to: DType,
+    input: &[u8],
+    out: &mut [u8],
+    read: impl Fn([u8; N]) -> S,
+) -> u64 {
+    use DType::*;
+    match to {
+        Bool => each(input, out, |b| ([(read(b).f64() != 0.0) as u8], false)),
+        U8 => each(input, out, |b| float_to_int!(read(b).f64(), u8)),
+        I8 => each(input, out, |b| float_to_int!(read(b).f64(), i8)),
+        I16 => each(input, out, |b| float_to_int!(read(b).f64(), i16)),
+        U16 => each(input, out, |b| float_to_int!(read(b).f64(), u16)),
+        I32 => each(input, out, |b| float_to_int!(read(b).f64(), i32)),
+        U32 => each(input, out, |b| float_to_int!(read(b).f64(), u32)),
+        I64 => each(input, out, |b| float_to_int!(read(b).f64(), i64)),
+        U64 => each(input, out, |b| float_to_int!(read(b).f64(), u64)),
+        F8E4M3 => each(input, out, |b| {
+            let (y, saturated) = f32_to_f8(read(b).f32(), false);
+            ([y], saturated)
+        }),
+        F8E5M2 => each(input, out, |b| {
+            let x = read(b);
+            let (y, _) = f32_to_f8(x.f32(), true);
+            ([y], x.f64().is_finite() && y & 0x7F == 0x7C)
+        }),
+        F16 => each(input, out, |b| {
+            let x = read(b);
+            let y = f16::from_f32(x.f32());
+            (y.to_le_bytes(), x.f64().is_finite() && y.is_infinite())
+        }),
+        BF16 => each(input, out, |b| {
+            let x = read(b);
+            let y = bf16::from_f32(x.f32());
+            (y.to_le_bytes(), x.f64().is_finite() && y.is_infinite())
+        }),
+        F32 => each(input, out, |b| {
+            let x = read(b);
+            let y = x.f32();
+            (y.to_le_bytes(), x.f64().is_finite() && y.is_infinite())
+        }),
+        F64 => each(input, out, |b| (read(b).f64().to_le_bytes(), false)),
+    }
+}
+
+fn from_int<const N: usize, S: Int>(
+    to: DType,
+    input: &[u8],
+    out: &mut [u8],
+    read: impl Fn([u8; N]) -> S,
+) -> u64 {
+    use DType::*;
+    match to {
+        Bool => each(input, out, |b| ([(read(b).wide() != 0) as u8], false)),
+        U8 => each(input, out, |b| int_to_int!(read(b).wide(), u8)),
+        I8 => each(input, out, |b| int_to_int!(read(b).wide(), i8)),
+        I16 => each(input, out, |b| int_to_int!(read(b).wide(), i16)),
+        U16 => each(input, out, |b| int_to_int!(read(b).wide(), u16)),
+        I32 => each(input, out, |b| int_to_int!(read(b).wide(), i32)),
+        U32 => each(input, out, |b| int_to_int!(read(b).wide(), u32)),
+        I64 => each(input, out, |b| int_to_int!(read(b).wide(), i64)),
+        U64 => each(input, out, |b| int_to_int!(read(b).wide(), u64)),
+        F8E4M3 => each(input, out, |b| {
+            let (y, saturated) = f32_to_f8(read(b).f32(), false);
+            ([y], saturated)
+        }),
+        F8E5M2 => each(input, out, |b| {
+            let (y, _) = f32_to_f8(read(b).f32(), true);
+            ([y], y & 0x7F == 0x7C)
+        }),
+        F16 => each(input, out, |b| {
+            let y = f16::from_f32(read(b).f32());
+            (y.to_le_bytes(), y.is_infinite())
+        }),
+        BF16 => each(input, out, |b| {
+            let y = bf16::from_f32(read(b).f32());
+            (y.to_le_bytes(), y.is_infinite())
+        }),
+        // One rounding, straight from the integer (never through f64).
+        F32 => each(input, out, |b| (read(b).f32().to_le_bytes(), false)),
+        F64 => each(input, out, |b| (read(b).f64().to_le_bytes(), false)),
+    }
 }
 
 /// Converts a buffer of `from` elements into `to`; returns the number of
-/// elements that overflowed to infinity (or NaN where there is no infinity).
+/// elements that did not fit (see the module's documentation).
 pub fn cast(from: DType, to: DType, input: &[u8], out: &mut [u8]) -> u64 {
-    let (fs, ts) = (from.size(), to.size());
-    let mut overflow = 0;
-    if from == DType::F32 && to == DType::BF16 {
-        for (i, o) in input.chunks_exact(4).zip(out.chunks_exact_mut(2)) {
-            let f = f32::from_le_bytes(i.try_into().expect("4 bytes"));
-            let h = bf16::from_f32(f);
-            overflow += (f.is_finite() && !h.is_finite()) as u64;
-            o.copy_from_slice(&h.to_le_bytes());
-        }
-        return overflow;
-    }
-    if from == DType::BF16 && to == DType::F32 {
-        for (i, o) in input.chunks_exact(2).zip(out.chunks_exact_mut(4)) {
-            let f = bf16::from_le_bytes([i[0], i[1]]).to_f32();
-            o.copy_from_slice(&f.to_le_bytes());
-        }
+    use DType::*;
+    if from == to {
+        out.copy_from_slice(input);
         return 0;
     }
-    for (i, o) in input.chunks_exact(fs).zip(out.chunks_exact_mut(ts)) {
-        overflow += encode(to, decode(from, i), o) as u64;
+    match from {
+        Bool => from_int(to, input, out, |b: [u8; 1]| (b[0] != 0) as i64),
+        U8 => from_int(to, input, out, |b: [u8; 1]| b[0] as i64),
+        I8 => from_int(to, input, out, |b: [u8; 1]| b[0] as i8 as i64),
+        I16 => from_int(to, input, out, |b| i16::from_le_bytes(b) as i64),
+        U16 => from_int(to, input, out, |b| u16::from_le_bytes(b) as i64),
+        I32 => from_int(to, input, out, |b| i32::from_le_bytes(b) as i64),
+        U32 => from_int(to, input, out, |b| u32::from_le_bytes(b) as i64),
+        I64 => from_int(to, input, out, i64::from_le_bytes),
+        U64 => from_int(to, input, out, u64::from_le_bytes),
+        F8E4M3 => from_float(to, input, out, |b: [u8; 1]| f8_to_f32(b[0], false)),
+        F8E5M2 => from_float(to, input, out, |b: [u8; 1]| f8_to_f32(b[0], true)),
+        F16 => from_float(to, input, out, |b| f16::from_le_bytes(b).to_f32()),
+        BF16 => from_float(to, input, out, |b| bf16::from_le_bytes(b).to_f32()),
+        F32 => from_float(to, input, out, f32::from_le_bytes),
+        F64 => from_float(to, input, out, f64::from_le_bytes),
     }
-    overflow
 }
 
-/// `x + c` or `x * c` on a floating buffer, computed as torch does: in f32
-/// for 16- and 8-bit floats and f32, in f64 for f64, rounded back.
-pub fn scale(dtype: DType, input: &[u8], out: &mut [u8], add: f64, mul: f64) -> u64 {
-    let size = dtype.size();
-    let mut overflow = 0;
-    if dtype == DType::F64 {
-        for (i, o) in input.chunks_exact(8).zip(out.chunks_exact_mut(8)) {
-            let x = f64::from_le_bytes(i.try_into().expect("8 bytes"));
-            let y = if mul != 1.0 { x * mul } else { x + add };
-            o.copy_from_slice(&y.to_le_bytes());
-        }
-        return 0;
-    }
-    // torch's add converts the scalar to the tensor's dtype first; its mul
-    // keeps the scalar's original value (both then compute in f32).
-    let to_dtype = |c: f64| -> f32 {
-        let mut buf = [0u8; 8];
-        encode(dtype, Value::F(c), &mut buf[..size]);
-        match decode(dtype, &buf[..size]) {
-            Value::F(f) => f as f32,
-            Value::I(i) => i as f32,
-        }
+/// The one operation of an `add` or `mul` node.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Arith {
+    Add(f64),
+    Mul(f64),
+}
+
+/// The number `c` of `op` as the computation on a `dtype` tensor uses it (see
+/// [`scale`]): the dtype it is held in and its value there.
+pub fn scalar(dtype: DType, op: Arith) -> (DType, f64) {
+    use DType::*;
+    let (c, rounds_to_dtype) = match op {
+        Arith::Add(c) => (c, true),
+        Arith::Mul(c) => (c, false),
     };
-    let (add, mul) = (to_dtype(add), mul as f32);
-    for (i, o) in input.chunks_exact(size).zip(out.chunks_exact_mut(size)) {
-        let x = match decode(dtype, i) {
-            Value::F(f) => f as f32,
-            Value::I(v) => v as f32,
-        };
-        // One op per node: either mul is 1 or add is 0, so this is one rounding.
-        let y = if mul != 1.0 { x * mul } else { x + add };
-        overflow += encode(dtype, Value::F(y as f64), o) as u64;
+    match dtype {
+        F64 => (F64, c),
+        F16 if rounds_to_dtype => (F16, f16::from_f32(c as f32).to_f64()),
+        BF16 if rounds_to_dtype => (BF16, bf16::from_f32(c as f32).to_f64()),
+        F8E4M3 | F8E5M2 if rounds_to_dtype => {
+            let ieee = dtype == F8E5M2;
+            (dtype, f8_to_f32(f32_to_f8(c as f32, ieee).0, ieee) as f64)
+        }
+        _ => (F32, c as f32 as f64),
     }
-    overflow
+}
+
+/// Where the number of `op` cannot be held as the computation on a `dtype`
+/// tensor uses it: the dtype it is held in and what it becomes there
+/// (infinite, 0, or saturated at f8_e4m3's ±448).
+pub fn scalar_misfit(dtype: DType, op: Arith) -> Option<(DType, String)> {
+    let c = match op {
+        Arith::Add(c) | Arith::Mul(c) => c,
+    };
+    if !c.is_finite() {
+        return None; // reported where it is written
+    }
+    let (held, used) = scalar(dtype, op);
+    let saturated = held == DType::F8E4M3 && f32_to_f8(c as f32, false).1;
+    if used.is_infinite() || saturated || (used == 0.0 && c != 0.0) {
+        Some((held, format!("{used}")))
+    } else {
+        None
+    }
+}
+
+/// A number as a diagnostic shows it: `1e39`, `70000`, `0.5`.
+pub fn number_text(c: f64) -> String {
+    if c != 0.0 && (c.abs() >= 1e6 || c.abs() < 1e-4) {
+        format!("{c:e}")
+    } else {
+        format!("{c}")
+    }
+}
+
+/// `x + c` or `x * c` on a floating buffer, as torch computes it: in f64 for
+/// f64, otherwise in f32 (torch's arithmetic type for f16, bf16 and f32),
+/// rounded once to the dtype. torch's `add` first converts the number to the
+/// tensor's dtype; its `mul` converts it to f32. (torch has no arithmetic on
+/// the 8-bit floats; wmap computes them like f16.) Returns the number of
+/// finite elements that became ±inf or NaN (or, in f8_e4m3, saturated).
+pub fn scale(dtype: DType, input: &[u8], out: &mut [u8], op: Arith) -> u64 {
+    use DType::*;
+    match dtype {
+        F64 => each::<8, 8>(input, out, |b| {
+            let x = f64::from_le_bytes(b);
+            let y = match op {
+                Arith::Add(c) => x + c,
+                Arith::Mul(c) => x * c,
+            };
+            (y.to_le_bytes(), x.is_finite() && !y.is_finite())
+        }),
+        F32 => in_f32(
+            dtype,
+            input,
+            out,
+            op,
+            f32::from_le_bytes,
+            |y| (y.to_le_bytes(), !y.is_finite()),
+        ),
+        BF16 => in_f32(
+            dtype,
+            input,
+            out,
+            op,
+            |b| bf16::from_le_bytes(b).to_f32(),
+            |y| {
+                let h = bf16::from_f32(y);
+                (h.to_le_bytes(), !h.is_finite())
+            },
+        ),
+        F16 => in_f32(
+            dtype,
+            input,
+            out,
+            op,
+            |b| f16::from_le_bytes(b).to_f32(),
+            |y| {
+                let h = f16::from_f32(y);
+                (h.to_le_bytes(), !h.is_finite())
+            },
+        ),
+        F8E4M3 | F8E5M2 => {
+            let ieee = dtype == F8E5M2;
+            in_f32(
+                dtype,
+                input,
+                out,
+                op,
+                |b: [u8; 1]| f8_to_f32(b[0], ieee),
+                |y| {
+                    let (h, saturated) = f32_to_f8(y, ieee);
+                    // e5m2: inf or NaN; e4m3: saturated at ±448, or NaN.
+                    let misfit = if ieee {
+                        h & 0x7F >= 0x7C
+                    } else {
+                        saturated || h & 0x7F == 0x7F
+                    };
+                    ([h], misfit)
+                },
+            )
+        }
+        // The checker allows `add` and `mul` on floats only.
+        _ => {
+            out.copy_from_slice(input);
+            0
+        }
+    }
+}
+
+/// `add` or `mul` computed in f32 on `dtype`, read by `read` and written by
+/// `write` (which says whether the result is not finite), with the number as
+/// [`scalar`] gives it.
+#[inline(always)]
+fn in_f32<const N: usize>(
+    dtype: DType,
+    input: &[u8],
+    out: &mut [u8],
+    op: Arith,
+    read: impl Fn([u8; N]) -> f32,
+    write: impl Fn(f32) -> ([u8; N], bool),
+) -> u64 {
+    // Exact: the number is held in f32 or a narrower float.
+    let c = scalar(dtype, op).1 as f32;
+    let add = matches!(op, Arith::Add(_));
+    each(input, out, |b| {
+        let x = read(b);
+        let (y, misfit) = write(if add { x + c } else { x * c });
+        (y, x.is_finite() && misfit)
+    })
 }
 
 #[cfg(test)]
@@ -280,37 +544,29 @@ mod tests {
     #[test]
     fn f8_e4m3_round_trips_every_value() {
         for b in 0..=255u8 {
-            let v = decode_f8(b, 4, 3, false);
-            if v.is_nan() {
-                continue;
-            }
-            let (back, overflow) = encode_f8(v, 4, 3, false);
-            assert!(!overflow);
-            if v == 0.0 {
-                assert_eq!(back & 0x7F, 0);
-            } else {
-                assert_eq!(back, b, "value {v}");
-            }
+            let v = f8_to_f32(b, false);
+            let (back, saturated) = f32_to_f8(v, false);
+            assert!(!saturated);
+            assert_eq!(back, b, "value {v}");
         }
-        assert_eq!(decode_f8(0x7E, 4, 3, false), 448.0);
-        assert_eq!(encode_f8(1000.0, 4, 3, false), (0x7E, true));
-        assert_eq!(encode_f8(-1000.0, 4, 3, false), (0xFE, true));
+        assert_eq!(f8_to_f32(0x7E, false), 448.0);
+        assert_eq!(f32_to_f8(1000.0, false), (0x7E, true));
+        assert_eq!(f32_to_f8(-1000.0, false), (0xFE, true));
     }
 
     #[test]
     fn f8_e5m2_round_trips_every_value() {
         for b in 0..=255u8 {
-            let v = decode_f8(b, 5, 2, true);
-            if v.is_nan() || v.is_infinite() {
-                continue;
-            }
-            let (back, _) = encode_f8(v, 5, 2, true);
-            if v != 0.0 {
+            let v = f8_to_f32(b, true);
+            let (back, _) = f32_to_f8(v, true);
+            if v.is_nan() {
+                assert_eq!(back & 0x7F, 0x7F);
+            } else {
                 assert_eq!(back, b, "value {v}");
             }
         }
-        assert_eq!(decode_f8(0x7B, 5, 2, true), 57344.0);
-        assert_eq!(encode_f8(1e6, 5, 2, true), (0x7C, true));
+        assert_eq!(f8_to_f32(0x7B, true), 57344.0);
+        assert_eq!(f32_to_f8(1e6, true).0, 0x7C);
     }
 
     #[test]
@@ -320,5 +576,26 @@ mod tests {
         let mut out = [0u8; 2];
         cast(DType::F32, DType::BF16, &x.to_le_bytes(), &mut out);
         assert_eq!(bf16::from_le_bytes(out).to_f32(), 1.0);
+    }
+
+    #[test]
+    fn i64_to_f32_rounds_once() {
+        // 2^60 + 2^36 + 1 is just above halfway between 2^60 and 2^60 + 2^37:
+        // one rounding goes up; rounding through f64 first gives the tie and 2^60.
+        let x: i64 = (1 << 60) + (1 << 36) + 1;
+        let mut out = [0u8; 4];
+        cast(DType::I64, DType::F32, &x.to_le_bytes(), &mut out);
+        assert_eq!(f32::from_le_bytes(out), ((1u64 << 60) + (1 << 37)) as f32);
+    }
+
+    #[test]
+    fn misfits_are_counted() {
+        let x = [300.0f32, -1.0, f32::NAN, 2.5];
+        let mut out = [0u8; 4];
+        let n = cast(DType::F32, DType::U8, bytemuck::cast_slice(&x), &mut out);
+        assert_eq!((out, n), ([255, 0, 0, 2], 3));
+        let y = [70000.0f32, f32::INFINITY, 1.0];
+        let mut out = [0u8; 6];
+        assert_eq!(cast(DType::F32, DType::F16, bytemuck::cast_slice(&y), &mut out), 1);
     }
 }

@@ -12,7 +12,8 @@ pub trait SourceData: Sync {
     fn bytes(&self, tensor: usize) -> &[u8];
 }
 
-/// What evaluating a tensor noticed: elements that overflowed in casts.
+/// What evaluating a tensor noticed: elements that did not fit their dtype in
+/// a cast, `add` or `mul` (see [`convert`]).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Notes {
     pub overflows: u64,
@@ -57,11 +58,11 @@ pub fn eval_into(node: &Node, src: &dyn SourceData, dst: &mut [u8], notes: &mut 
         }
         NodeOp::Add(input, x) => {
             let data = materialize(input, src, notes);
-            notes.overflows += convert::scale(node.dtype, &data, dst, *x, 1.0);
+            notes.overflows += convert::scale(node.dtype, &data, dst, convert::Arith::Add(*x));
         }
         NodeOp::Mul(input, x) => {
             let data = materialize(input, src, notes);
-            notes.overflows += convert::scale(node.dtype, &data, dst, 0.0, *x);
+            notes.overflows += convert::scale(node.dtype, &data, dst, convert::Arith::Mul(*x));
         }
     }
 }

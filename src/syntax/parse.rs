@@ -308,7 +308,19 @@ impl Builder {
             }
             Rule::float => {
                 // The grammar admits only well-formed decimal numbers.
-                let v: f64 = pair.as_str().parse().unwrap_or(f64::NAN);
+                let text = pair.as_str();
+                let v: f64 = text.parse().unwrap_or(f64::NAN);
+                let mantissa = text.split(['e', 'E']).next().unwrap_or(text);
+                let lost = v == 0.0 && mantissa.bytes().any(|b| matches!(b, b'1'..=b'9'));
+                if !v.is_finite() || lost {
+                    self.diagnostics.push(Diagnostic::NumberOutOfRange {
+                        span,
+                        text: text.into(),
+                        dtype: crate::dtype::DType::F64,
+                        becomes: if lost { "0" } else { "infinite" }.into(),
+                        op: None,
+                    });
+                }
                 ArgValue::Float(Spanned::new(v, span))
             }
             _ => ArgValue::Expr(self.expr(pair)),
