@@ -350,7 +350,10 @@ fn f32_subnormals_to_bf16_and_f16() {
         .iter()
         .filter(|x| **x != 0.0 && x.abs() < 6.103515625e-5)
         .count();
-    assert!(f32_subnormal >= 4 && f16_subnormal > 300, "{f32_subnormal} {f16_subnormal}");
+    assert!(
+        f32_subnormal >= 4 && f16_subnormal > 300,
+        "{f32_subnormal} {f16_subnormal}"
+    );
     let (out, _) = run(&[("f32", "cast(bf16)".into())]);
     compare("f32", "bf16", &out["f32"], torch("f32.bf16"));
     let (out, _) = run(&[("f32", "cast(f16)".into())]);
@@ -468,21 +471,40 @@ fn mul_1e400_is_a_check_error_at_its_span() {
     let mapping = dir.path().join("m.wmap");
     std::fs::write(&mapping, "\"t\" | mul(1e400) -> \"t\"\n").unwrap();
     let before = listing(dir.path());
-    let out = wmap().arg("check").arg(&mapping).arg(&src).output().unwrap();
+    let out = wmap()
+        .arg("check")
+        .arg(&mapping)
+        .arg(&src)
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("wmap::number_out_of_range"), "{stderr}");
-    assert!(stderr.contains("the number 1e400 is infinite as f64"), "{stderr}");
+    assert!(
+        stderr.contains("the number 1e400 is infinite as f64"),
+        "{stderr}"
+    );
     // At the literal: line 1, column 11 (`"t" | mul(` is 10 characters).
     assert!(stderr.contains("m.wmap:1:11"), "{stderr}");
     assert!(stderr.contains("out of range"), "{stderr}");
     let dst = dir.path().join("out.safetensors");
-    let run = wmap().arg("run").arg(&mapping).arg(&src).arg(&dst).output().unwrap();
+    let run = wmap()
+        .arg("run")
+        .arg(&mapping)
+        .arg(&src)
+        .arg(&dst)
+        .output()
+        .unwrap();
     assert_eq!(run.status.code(), Some(1));
     assert_eq!(listing(dir.path()), before, "nothing written");
     // A nonzero number that is 0 in f64 is refused the same way.
     std::fs::write(&mapping, "\"t\" | add(1e-400) -> \"t\"\n").unwrap();
-    let out = wmap().arg("check").arg(&mapping).arg(&src).output().unwrap();
+    let out = wmap()
+        .arg("check")
+        .arg(&mapping)
+        .arg(&src)
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr.contains("the number 1e-400 is 0 as f64"), "{stderr}");
@@ -496,20 +518,39 @@ fn mul_beyond_the_computing_dtype_is_a_check_error() {
     let src = one_tensor(dir.path(), "f16", &[0, 0x3C], 1);
     let mapping = dir.path().join("m.wmap");
     for (ops, says) in [
-        ("mul(1e39)", "`mul` uses 1e39 as f32 here, where it becomes inf"),
-        ("mul(1e-50)", "`mul` uses 1e-50 as f32 here, where it becomes 0"),
+        (
+            "mul(1e39)",
+            "`mul` uses 1e39 as f32 here, where it becomes inf",
+        ),
+        (
+            "mul(1e-50)",
+            "`mul` uses 1e-50 as f32 here, where it becomes 0",
+        ),
         // add takes the number in the tensor's dtype: 70000 is inf in f16.
-        ("add(70000)", "`add` uses 70000 as f16 here, where it becomes inf"),
+        (
+            "add(70000)",
+            "`add` uses 70000 as f16 here, where it becomes inf",
+        ),
     ] {
         std::fs::write(&mapping, format!("\"t\" | {ops} -> \"t\"\n")).unwrap();
-        let out = wmap().arg("check").arg(&mapping).arg(&src).output().unwrap();
+        let out = wmap()
+            .arg("check")
+            .arg(&mapping)
+            .arg(&src)
+            .output()
+            .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{ops}: {stderr}");
         assert!(stderr.contains(says), "{ops}: {stderr}");
     }
     // Cast to f64 first and the same number is fine.
     std::fs::write(&mapping, "\"t\" | cast(f64) | mul(1e39) -> \"t\"\n").unwrap();
-    wmap().arg("check").arg(&mapping).arg(&src).assert().success();
+    wmap()
+        .arg("check")
+        .arg(&mapping)
+        .arg(&src)
+        .assert()
+        .success();
 }
 
 /// Runs `ops` on a one-tensor checkpoint of `dtype` and returns the output
@@ -520,7 +561,13 @@ fn run_one(dtype: &str, bytes: &[u8], n: usize, ops: &str) -> (Vec<u8>, String) 
     let mapping = dir.path().join("m.wmap");
     std::fs::write(&mapping, format!("\"t\" | {ops} -> \"t\"\n")).unwrap();
     let dst = dir.path().join("out.safetensors");
-    let out = wmap().arg("run").arg(&mapping).arg(&src).arg(&dst).output().unwrap();
+    let out = wmap()
+        .arg("run")
+        .arg(&mapping)
+        .arg(&src)
+        .arg(&dst)
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(out.status.success(), "{stderr}");
     let bytes = std::fs::read(&dst).unwrap();
@@ -543,16 +590,28 @@ fn mul_overflow_is_reported_for_every_float_dtype() {
         .collect();
     assert_eq!(got, [f32::INFINITY, 2.0, f32::NEG_INFINITY, f32::INFINITY]);
     // Two finite elements became infinite; the inf that was one already is not counted.
-    assert!(stderr.contains("warning: `t`: 2 element(s) out of range"), "{stderr}");
+    assert!(
+        stderr.contains("warning: `t`: 2 element(s) out of range"),
+        "{stderr}"
+    );
     let bf16s: Vec<u8> = [3e38f32, 1.0]
         .iter()
         .flat_map(|x| bf16::from_f32(*x).to_le_bytes())
         .collect();
     let (_, stderr) = run_one("bf16", &bf16s, 2, "mul(4.0)");
-    assert!(stderr.contains("warning: `t`: 1 element(s) out of range"), "{stderr}");
-    let f64s: Vec<u8> = [1e308f64, 1.0].iter().flat_map(|x| x.to_le_bytes()).collect();
+    assert!(
+        stderr.contains("warning: `t`: 1 element(s) out of range"),
+        "{stderr}"
+    );
+    let f64s: Vec<u8> = [1e308f64, 1.0]
+        .iter()
+        .flat_map(|x| x.to_le_bytes())
+        .collect();
     let (_, stderr) = run_one("f64", &f64s, 2, "add(1e308)");
-    assert!(stderr.contains("warning: `t`: 1 element(s) out of range"), "{stderr}");
+    assert!(
+        stderr.contains("warning: `t`: 1 element(s) out of range"),
+        "{stderr}"
+    );
     // No warning where nothing overflows.
     let (_, stderr) = run_one("f64", &f64s, 2, "mul(0.5)");
     assert!(!stderr.contains("warning"), "{stderr}");
@@ -564,7 +623,11 @@ fn add_and_mul_on_bf16_and_f16_match_torch_for_every_value() {
     // the number to the dtype, `mul` takes it as f32.
     for op in ["mul(-1.7)", "add(0.3)"] {
         let (out, _) = run(&[("f16", op.into()), ("bf16", op.into())]);
-        let name = if op.starts_with("mul") { "mul.0" } else { "add.0" };
+        let name = if op.starts_with("mul") {
+            "mul.0"
+        } else {
+            "add.0"
+        };
         for dtype in ["f16", "bf16"] {
             let n = compare(dtype, dtype, &out[dtype], torch(&format!("{dtype}.{name}"))).0;
             assert_eq!(n, 65536, "{op} on {dtype}");
@@ -574,7 +637,11 @@ fn add_and_mul_on_bf16_and_f16_match_torch_for_every_value() {
 
 #[test]
 fn add_and_mul_on_f32_and_f64_match_torch() {
-    for (op, name) in [("mul(-1.7)", "mul.0"), ("mul(0.1)", "mul.1"), ("add(0.3)", "add.0")] {
+    for (op, name) in [
+        ("mul(-1.7)", "mul.0"),
+        ("mul(0.1)", "mul.1"),
+        ("add(0.3)", "add.0"),
+    ] {
         let (out, _) = run(&[("f32", op.into()), ("f64", op.into())]);
         for dtype in ["f32", "f64"] {
             let n = compare(dtype, dtype, &out[dtype], torch(&format!("{dtype}.{name}"))).0;
@@ -593,7 +660,10 @@ fn out_of_range_float_to_integer_saturates_and_is_reported() {
         .collect();
     let (out, stderr) = run_one("f32", &f32s, 6, "cast(u8)");
     assert_eq!(out, [255, 0, 0, 2, 0, 0]);
-    assert!(stderr.contains("warning: `t`: 5 element(s) out of range"), "{stderr}");
+    assert!(
+        stderr.contains("warning: `t`: 5 element(s) out of range"),
+        "{stderr}"
+    );
     let (out, _) = run_one("f32", &f32s, 6, "cast(i32)");
     let got: Vec<i32> = out
         .chunks_exact(4)
@@ -605,8 +675,14 @@ fn out_of_range_float_to_integer_saturates_and_is_reported() {
 #[test]
 fn integer_wrap_is_reported() {
     // i64 -> i8 wraps like torch (300 -> 44, -129 -> 127); wmap says so.
-    let i64s: Vec<u8> = [300i64, -129, 5].iter().flat_map(|x| x.to_le_bytes()).collect();
+    let i64s: Vec<u8> = [300i64, -129, 5]
+        .iter()
+        .flat_map(|x| x.to_le_bytes())
+        .collect();
     let (out, stderr) = run_one("i64", &i64s, 3, "cast(i8)");
     assert_eq!(out, [44, 127, 5]);
-    assert!(stderr.contains("warning: `t`: 2 element(s) out of range"), "{stderr}");
+    assert!(
+        stderr.contains("warning: `t`: 2 element(s) out of range"),
+        "{stderr}"
+    );
 }
