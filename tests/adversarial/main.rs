@@ -8,13 +8,13 @@
 mod common;
 mod support;
 
-/// Destinations: what `--force`, `watch`, `-o` and temporary files may touch.
-mod destinations;
-/// Inputs: file kinds, FIFOs, devices, sources changed or truncated mid-run, signals.
-mod inputs;
 /// The checker: reserved and impossible names, dropped rules, bounded work.
 mod checker;
-/// Values: casts against torch, overflow reported.
-mod values;
+/// Destinations: what `--force`, `watch`, `-o` and temporary files may touch.
+mod destinations;
 /// Generated text: `infer`, `invert` and `fmt` output, names from strangers.
 mod generated;
+/// Inputs: file kinds, FIFOs, devices, sources changed or truncated mid-run, signals.
+mod inputs;
+/// Values: casts against torch, overflow reported.
+mod values;
