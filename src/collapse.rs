@@ -8,9 +8,11 @@ use std::collections::BTreeMap;
 pub struct Group {
     /// The names with every numeric segment replaced by `{}`.
     pub skeleton: String,
-    /// The display form, with each numeric position's values as ranges.
+    /// The display form, with each numeric position's values as ranges
+    /// (control characters escaped).
     pub pattern: String,
-    /// The form with `{i}`, `{j}`, ... captures, as a `.wmap` pattern.
+    /// The form with `{i}`, `{j}`, ... captures, as the body of a `.wmap`
+    /// pattern (literal text escaped: `{{`, `\\n`...).
     pub capture_pattern: String,
     /// Indices (into the input) of the names in this group.
     pub members: Vec<usize>,
@@ -20,10 +22,17 @@ fn is_number(segment: &str) -> bool {
     !segment.is_empty() && segment.bytes().all(|b| b.is_ascii_digit())
 }
 
-/// Splits a name into its skeleton and the values of its numeric segments.
-pub fn skeleton(name: &str) -> (String, Vec<u64>) {
+/// One dot-separated segment of a name: literal text, or a number that
+/// varies across a group.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Segment {
+    Text(String),
+    Number,
+}
+
+fn segments(name: &str) -> (Vec<Segment>, Vec<u64>) {
     let mut values = Vec::new();
-    let parts: Vec<String> = name
+    let segments = name
         .split('.')
         .map(|seg| {
             if is_number(seg) {
@@ -31,13 +40,26 @@ pub fn skeleton(name: &str) -> (String, Vec<u64>) {
                     // Keep leading zeros literal, so `01` is not shown as `1`.
                     Ok(v) if v.to_string() == seg => {
                         values.push(v);
-                        "{}".to_string()
+                        return Segment::Number;
                     }
-                    _ => seg.to_string(),
+                    _ => {}
                 }
-            } else {
-                seg.to_string()
             }
+            Segment::Text(seg.to_string())
+        })
+        .collect();
+    (segments, values)
+}
+
+/// Splits a name into its skeleton (numeric segments as `{}`, for display
+/// and for reading words off) and the values of its numeric segments.
+pub fn skeleton(name: &str) -> (String, Vec<u64>) {
+    let (segments, values) = segments(name);
+    let parts: Vec<&str> = segments
+        .iter()
+        .map(|s| match s {
+            Segment::Text(t) => t.as_str(),
+            Segment::Number => "{}",
         })
         .collect();
     (parts.join("."), values)
@@ -68,49 +90,56 @@ pub fn ranges(values: &[u64]) -> String {
 
 const CAPTURE_NAMES: [&str; 6] = ["i", "j", "k", "l", "m", "n"];
 
-/// Groups names by skeleton, in order of first appearance.
+/// Groups names by skeleton, in order of first appearance. Names are
+/// grouped by their segments, never by text, so a name that itself holds
+/// `{}` or `.` cannot be confused with a skeleton.
 pub fn collapse<S: AsRef<str>>(names: &[S]) -> Vec<Group> {
-    // skeleton -> (first index, member indices, numeric values of each member)
+    // segments -> (first index, member indices, numeric values of each member)
     type Members = (usize, Vec<usize>, Vec<Vec<u64>>);
-    let mut by_skeleton: BTreeMap<String, Members> = BTreeMap::new();
+    let mut by_segments: BTreeMap<Vec<Segment>, Members> = BTreeMap::new();
     for (idx, name) in names.iter().enumerate() {
-        let (skel, values) = skeleton(name.as_ref());
-        let entry = by_skeleton
-            .entry(skel)
+        let (segs, values) = segments(name.as_ref());
+        let entry = by_segments
+            .entry(segs)
             .or_insert_with(|| (idx, Vec::new(), Vec::new()));
         entry.1.push(idx);
         entry.2.push(values);
     }
-    let mut groups: Vec<(usize, Group)> = by_skeleton
+    let mut groups: Vec<(usize, Group)> = by_segments
         .into_iter()
-        .map(|(skel, (first, members, values))| {
-            let positions = values.first().map(Vec::len).unwrap_or(0);
-            let mut pattern = String::new();
-            let mut capture_pattern = String::new();
+        .map(|(segs, (first, members, values))| {
+            let mut skeleton = Vec::new();
+            let mut pattern = Vec::new();
+            let mut capture_pattern = Vec::new();
             let mut pos = 0;
-            for (i, piece) in skel.split("{}").enumerate() {
-                if i > 0 {
-                    let column: Vec<u64> = values.iter().map(|v| v[pos]).collect();
-                    let r = ranges(&column);
-                    if members.len() == 1 {
-                        pattern.push_str(&r);
-                    } else {
-                        pattern.push_str(&format!("{{{r}}}"));
+            for seg in &segs {
+                match seg {
+                    Segment::Text(t) => {
+                        skeleton.push(t.clone());
+                        pattern.push(crate::text::printable(t).into_owned());
+                        capture_pattern.push(crate::syntax::format::pattern_literal(t));
                     }
-                    let name = CAPTURE_NAMES.get(pos).copied().unwrap_or("x");
-                    capture_pattern.push_str(&format!("{{{name}}}"));
-                    pos += 1;
+                    Segment::Number => {
+                        let column: Vec<u64> = values.iter().map(|v| v[pos]).collect();
+                        let r = ranges(&column);
+                        skeleton.push("{}".into());
+                        pattern.push(if members.len() == 1 {
+                            r
+                        } else {
+                            format!("{{{r}}}")
+                        });
+                        let name = CAPTURE_NAMES.get(pos).copied().unwrap_or("x");
+                        capture_pattern.push(format!("{{{name}}}"));
+                        pos += 1;
+                    }
                 }
-                pattern.push_str(piece);
-                capture_pattern.push_str(piece);
             }
-            debug_assert_eq!(pos, positions);
             (
                 first,
                 Group {
-                    skeleton: skel,
-                    pattern,
-                    capture_pattern,
+                    skeleton: skeleton.join("."),
+                    pattern: pattern.join("."),
+                    capture_pattern: capture_pattern.join("."),
                     members,
                 },
             )
@@ -142,6 +171,17 @@ mod tests {
     fn ranges_with_gaps() {
         assert_eq!(ranges(&[0, 1, 2, 3, 7, 9, 10]), "0..3,7,9..10");
         assert_eq!(ranges(&[5]), "5");
+    }
+
+    #[test]
+    fn names_holding_braces_and_control_characters_group_and_escape() {
+        let names = ["c{}.3.w", "c{}.4.w", "a\nb.{1}"];
+        let g = collapse(&names);
+        assert_eq!(g.len(), 2);
+        assert_eq!(g[0].pattern, "c{}.{3..4}.w");
+        assert_eq!(g[0].capture_pattern, "c{{}}.{i}.w");
+        assert_eq!(g[1].pattern, "a\\nb.{1}");
+        assert_eq!(g[1].capture_pattern, "a\\nb.{{1}}");
     }
 
     #[test]

@@ -272,6 +272,59 @@ pub enum Diagnostic {
     AmbiguousShape { span: Span, detail: String },
     /// A `tie` whose original is not a target of the mapping.
     TieOriginalMissing { span: Span, name: String },
+    /// A source pattern too large for the regex engine to compile.
+    PatternTooLarge { span: Span, limit: usize },
+    /// A target name that no safetensors file can hold.
+    InvalidTargetName {
+        span: Span,
+        name: String,
+        problem: NameProblem,
+    },
+    /// The output's header would exceed what readers accept.
+    HeaderTooLarge { span: Span, bytes: u64, limit: u64 },
+    /// One source tensor named twice in one rule's source list.
+    DuplicateSource {
+        tensor: String,
+        first: Span,
+        second: Span,
+    },
+    /// Work that the checkpoint's header would make unbounded.
+    LimitExceeded {
+        span: Span,
+        what: Limit,
+        found: u64,
+        limit: u64,
+    },
+    /// The checker built no plan and found no reason: a bug in wmap,
+    /// reported rather than passed over in silence.
+    NoPlan,
+}
+
+/// Why a target name cannot be written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameProblem {
+    /// `__metadata__`, which the format keeps for its metadata.
+    Reserved,
+    /// The empty name.
+    Empty,
+}
+
+/// Which bound was passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// Values one op call makes from one value (`unstack`, `split`).
+    ValuesFromOneOp,
+    /// Target tensors of the whole mapping.
+    Targets,
+}
+
+impl Limit {
+    fn text(self) -> &'static str {
+        match self {
+            Limit::ValuesFromOneOp => "values from one op call",
+            Limit::Targets => "target tensors",
+        }
+    }
 }
 
 /// A label on a span; the primary one says where the problem is.
@@ -310,6 +363,12 @@ impl Diagnostic {
             UseNotFound { .. } => "use_not_found",
             ImportCycle { .. } => "import_cycle",
             UnknownTargetModel { .. } => "unknown_target_model",
+            PatternTooLarge { .. } => "pattern_too_large",
+            InvalidTargetName { .. } => "invalid_target_name",
+            HeaderTooLarge { .. } => "header_too_large",
+            DuplicateSource { .. } => "duplicate_source",
+            LimitExceeded { .. } => "limit_exceeded",
+            NoPlan => "no_plan",
             ConflictingTargetModel { .. } => "conflicting_target_model",
             DuplicateDefinition { .. } => "duplicate_definition",
             UnknownName { .. } => "unknown_name",
@@ -431,10 +490,10 @@ impl Diagnostic {
                 }
             }
             AmbiguousMatch { tensor, .. } => {
-                format!("source tensor `{tensor}` is matched by two rules")
+                format!("source tensor `{}` is matched by two rules", crate::text::printable(tensor))
             }
             DuplicateTarget { target, .. } => {
-                format!("target `{target}` is produced twice")
+                format!("target `{}` is produced twice", crate::text::printable(target))
             }
             UnmatchedRule { what, pattern, .. } => {
                 format!("{what} `{pattern}` matches no source tensor")
@@ -503,6 +562,31 @@ impl Diagnostic {
             TieOriginalMissing { name, .. } => {
                 format!("tie refers to `{name}`, which no rule produces")
             }
+            PatternTooLarge { limit, .. } => format!(
+                "this pattern is too large to match with (its matcher would pass the regex engine's {} MB)",
+                limit / 1_000_000
+            ),
+            InvalidTargetName { name, problem, .. } => match problem {
+                NameProblem::Reserved => format!(
+                    "`{}` cannot name a tensor: safetensors keeps it for the file's metadata",
+                    crate::text::printable(name)
+                ),
+                NameProblem::Empty => "a target name is empty".into(),
+            },
+            HeaderTooLarge { bytes, limit, .. } => format!(
+                "the output's header would take {bytes} bytes, more than the {limit} that safetensors readers accept"
+            ),
+            DuplicateSource { tensor, .. } => format!(
+                "`{}` is listed twice in this rule's sources",
+                crate::text::printable(tensor)
+            ),
+            LimitExceeded {
+                what, found, limit, ..
+            } => format!(
+                "this makes {found} {}, more than the {limit} wmap allows",
+                what.text()
+            ),
+            NoPlan => "wmap built no plan and found no problem to report; this is a bug in wmap".into(),
         }
     }
 
@@ -577,7 +661,7 @@ impl Diagnostic {
             UnmappedTensors { example, count, .. } => Some(if *count == 1 {
                 "map it with a rule, `drop` it, or add a `fallback`".into()
             } else {
-                format!("for example `{example}`; map these with a rule, `drop` them, or add a `fallback`")
+                format!("for example `{}`; map these with a rule, `drop` them, or add a `fallback`", crate::text::printable(example))
             }),
             AmbiguousMatch { .. } => Some(
                 "make the patterns disjoint, or use `{x:a|b}` to list exactly what each rule takes".into(),
@@ -647,6 +731,23 @@ impl Diagnostic {
             TieOriginalMissing { .. } => Some(
                 "`tie COPY = ORIGINAL` copies a target that another rule produces".into(),
             ),
+            PatternTooLarge { .. } => Some(
+                "split it into several rules, or match with captures (`{name}`) instead of listing words".into(),
+            ),
+            InvalidTargetName { problem, .. } => Some(match problem {
+                NameProblem::Reserved => "choose another name; wmap copies the source's metadata itself".into(),
+                NameProblem::Empty => "a capture bound to nothing, or a template with no text".into(),
+            }),
+            HeaderTooLarge { .. } => Some(
+                "shorter target names, or fewer tensors per file (`--max-shard-size`)".into(),
+            ),
+            DuplicateSource { .. } => Some(
+                "name each source once; the pipeline receives the sources in the order listed".into(),
+            ),
+            LimitExceeded { .. } => Some(
+                "the checkpoint's header asks for more work than any real model needs; check the header".into(),
+            ),
+            NoPlan => Some("please report it, with the mapping and the source's header".into()),
         }
     }
 
@@ -745,6 +846,19 @@ impl Diagnostic {
             UnsupportedCast { span, .. } => vec![primary(*span, "here")],
             AmbiguousShape { span, .. } => vec![primary(*span, "here")],
             TieOriginalMissing { span, .. } => vec![primary(*span, "not produced")],
+            PatternTooLarge { span, .. } => vec![primary(*span, "too large")],
+            InvalidTargetName { span, .. } => vec![primary(*span, "makes this name")],
+            HeaderTooLarge { span, .. } => vec![primary(*span, "the names start here")],
+            DuplicateSource { first, second, .. } => vec![
+                primary(*second, "listed again here"),
+                Label {
+                    span: *first,
+                    text: "first here".into(),
+                    primary: false,
+                },
+            ],
+            LimitExceeded { span, .. } => vec![primary(*span, "here")],
+            NoPlan => Vec::new(),
         }
     }
 
@@ -856,8 +970,12 @@ fn report(diagnostic: &Diagnostic, sources: &SourceMap) -> Report {
         labels.iter().partition(|l| Some(l.span.file) == home);
     Report {
         code: format!("wmap::{}", diagnostic.code()),
-        message: diagnostic.message(),
-        help: diagnostic.help(),
+        // Names come from strangers' headers: no control character of theirs
+        // reaches the terminal.
+        message: crate::text::printable_lines(&diagnostic.message()).into_owned(),
+        help: diagnostic
+            .help()
+            .map(|h| crate::text::printable_lines(&h).into_owned()),
         source: here.first().map(|l| named_source(sources, l.span)),
         labels: here.iter().map(|l| to_labeled(l)).collect(),
         related: elsewhere

@@ -36,6 +36,11 @@ pub enum Error {
     #[diagnostic(code(wmap::usage))]
     Usage(String),
 
+    /// A destination that wmap will not write or replace, and why.
+    #[error("{}: {problem}", path.display())]
+    #[diagnostic(code(wmap::destination))]
+    Destination { path: PathBuf, problem: String },
+
     #[error("{0}")]
     #[diagnostic(code(wmap::failed))]
     Failed(String),

@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::collapse;
 use crate::dtype::DType;
-use crate::syntax::format::quote;
+use crate::syntax::format::quote_pattern;
 
 /// A tensor by name, shape and dtype.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,6 +39,8 @@ pub struct Draft {
     /// Source and target patterns left as comments.
     pub unresolved_sources: usize,
     pub unresolved_targets: usize,
+    /// Pairings decided by a tie (marked `# guess:` in the text).
+    pub guesses: usize,
 }
 
 /// One side's layer pattern.
@@ -50,7 +52,47 @@ struct Group {
     concepts: BTreeSet<String>,
     role: Option<&'static str>,
     embedding: bool,
+    /// The kind of module the tensor belongs to, when its name says.
+    kind: Option<Kind>,
 }
+
+/// Kinds of module that a pairing never crosses: an attention tensor is
+/// never paired with an MLP's, a norm with a projection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Embedding,
+    Norm,
+    Attention,
+    Mlp,
+}
+
+impl Kind {
+    fn of(concepts: &BTreeSet<String>) -> Option<Kind> {
+        let has = |words: &[&str]| words.iter().any(|w| concepts.contains(*w));
+        if has(&["embed"]) {
+            Some(Kind::Embedding)
+        } else if has(&["norm"]) {
+            Some(Kind::Norm)
+        } else if has(&["mlp", "up", "gate", "down", "moe", "expert", "intermediate"]) {
+            Some(Kind::Mlp)
+        } else if has(&["attn", "q", "k", "v"]) {
+            Some(Kind::Attention)
+        } else {
+            None
+        }
+    }
+}
+
+/// Whether two groups may pair: their kinds agree where both are known.
+fn same_kind(a: &Group, b: &Group) -> bool {
+    match (a.kind, b.kind) {
+        (Some(x), Some(y)) => x == y,
+        _ => true,
+    }
+}
+
+/// Scores closer than this are a tie.
+const TIE: f64 = 1e-9;
 
 impl Group {
     /// The tensor of the first member (the one shown for the group).
@@ -63,7 +105,7 @@ impl Group {
         let t = &tensors[self.first()];
         format!(
             "{} {} {} x{}",
-            quote(&self.pattern),
+            quote_pattern(&self.pattern),
             shape_text(&t.shape),
             t.dtype.name(),
             self.members.len()
@@ -197,8 +239,16 @@ fn concepts(name: &str, hints: &[(String, String)]) -> (BTreeSet<String>, Option
             continue;
         }
         for word in seg.split('_').filter(|w| !w.is_empty()) {
-            match WORDS.iter().find(|(w, _)| *w == word) {
-                Some((_, c)) => out.insert(c.to_string()),
+            // `norm1`, `ln2`: a known word numbered; the number says nothing
+            // a name can be matched by.
+            let stem = word.trim_end_matches(|c: char| c.is_ascii_digit());
+            let known = |w: &str| WORDS.iter().find(|(k, _)| *k == w).map(|(_, c)| *c);
+            match known(word).or_else(|| {
+                (stem != word && !stem.is_empty())
+                    .then(|| known(stem))
+                    .flatten()
+            }) {
+                Some(c) => out.insert(c.to_string()),
                 None => out.insert(word.to_string()),
             };
         }
@@ -221,6 +271,7 @@ fn groups(tensors: &[Tensor], hints: &[(String, String)]) -> Vec<Group> {
                 pattern: g.capture_pattern,
                 members,
                 embedding: concepts.contains("embed"),
+                kind: Kind::of(&concepts),
                 concepts,
                 role,
             }
@@ -299,6 +350,9 @@ pub fn infer(
     let mut candidates: Vec<(f64, usize, usize, Layout)> = Vec::new();
     for (a, s) in sg.iter().enumerate() {
         for (b, t) in tg.iter().enumerate() {
+            if !same_kind(s, t) {
+                continue;
+            }
             if let Some(l) = pair_layout(s, t, src, dst) {
                 let score = jaccard(&s.concepts, &t.concepts);
                 if score > 0.0 {
@@ -317,13 +371,48 @@ pub fn infer(
     let mut src_used = vec![false; sg.len()];
     let mut dst_used = vec![false; tg.len()];
     let mut pairs: Vec<(usize, usize, Layout)> = Vec::new();
-    for (_, a, b, l) in candidates {
+    let mut chosen_score: Vec<f64> = Vec::new();
+    for &(score, a, b, l) in &candidates {
         if !src_used[a] && !dst_used[b] {
             src_used[a] = true;
             dst_used[b] = true;
             pairs.push((a, b, l));
+            chosen_score.push(score);
         }
     }
+    // A pairing is a guess when another, equally good one was open when it
+    // was made: the same source with another target, or the reverse (a side
+    // taken by a strictly better pairing was not open).
+    let mut src_taken_at = vec![f64::NEG_INFINITY; sg.len()];
+    let mut dst_taken_at = vec![f64::NEG_INFINITY; tg.len()];
+    for (&(a, b, _), &score) in pairs.iter().zip(&chosen_score) {
+        src_taken_at[a] = score;
+        dst_taken_at[b] = score;
+    }
+    let alternatives: Vec<Vec<String>> = pairs
+        .iter()
+        .zip(&chosen_score)
+        .map(|(&(a, b, _), &score)| {
+            let open = |taken: f64| taken <= score + TIE;
+            let mut alts: Vec<String> = candidates
+                .iter()
+                .filter(|c| (c.0 - score).abs() <= TIE)
+                .filter_map(|&(_, ca, cb, _)| {
+                    if ca == a && cb != b && open(dst_taken_at[cb]) {
+                        Some(format!("-> {}", quote_pattern(&tg[cb].pattern)))
+                    } else if cb == b && ca != a && open(src_taken_at[ca]) {
+                        Some(format!("from {}", quote_pattern(&sg[ca].pattern)))
+                    } else {
+                        None
+                    }
+                })
+                .collect();
+            alts.sort();
+            alts.dedup();
+            alts
+        })
+        .collect();
+    let mut guesses = 0;
 
     // Square matrices follow the other matrices' layout (embeddings excepted).
     let (mut kept, mut flipped) = (0, 0);
@@ -339,7 +428,7 @@ pub fn infer(
     let square_transposed = flipped > kept;
 
     // Fused tensors: a left-over source split into left-over targets.
-    let mut splits: Vec<(usize, Vec<usize>, usize, bool)> = Vec::new();
+    let mut splits: Vec<(usize, Vec<usize>, usize, bool, Option<Vec<usize>>)> = Vec::new();
     for (a, s) in sg.iter().enumerate() {
         if src_used[a] {
             continue;
@@ -347,30 +436,42 @@ pub fn infer(
         let free: Vec<usize> = (0..tg.len())
             .filter(|&b| {
                 !dst_used[b]
+                    && same_kind(s, &tg[b])
                     && tg[b].role == s.role
                     && tg[b].members.keys().eq(s.members.keys())
                     && jaccard(&s.concepts, &tg[b].concepts) > 0.0
             })
             .collect();
-        if let Some((parts, axis, transpose)) = fused(s, &free, &tg, src, dst, square_transposed) {
+        if let Some((parts, axis, transpose, tied)) =
+            fused(s, &free, &tg, src, dst, square_transposed)
+        {
             src_used[a] = true;
             for &b in &parts {
                 dst_used[b] = true;
             }
-            splits.push((a, parts, axis, transpose));
+            splits.push((a, parts, axis, transpose, tied));
         }
     }
 
     let mut text = String::new();
     for line in title {
-        text.push_str(&format!("# {line}\n"));
+        text.push_str(&format!("# {}\n", crate::text::printable(line)));
     }
     text.push_str("wmap 1\n\n");
     let mut rules = 0;
     let mut order: Vec<(usize, String)> = Vec::new();
-    for &(a, b, l) in &pairs {
+    for (&(a, b, l), alts) in pairs.iter().zip(&alternatives) {
         let s = &sg[a];
         let t = &tg[b];
+        let guess = if alts.is_empty() {
+            String::new()
+        } else {
+            guesses += 1;
+            format!(
+                "# guess: a tie; as good: {}\n",
+                alts.iter().take(4).cloned().collect::<Vec<_>>().join(", ")
+            )
+        };
         let (si, ti) = (s.first(), t.first());
         let transpose = match l {
             Layout::Transposed => true,
@@ -386,11 +487,15 @@ pub fn infer(
         }
         order.push((
             a,
-            format!("{}{ops} -> {}\n", quote(&s.pattern), quote(&t.pattern)),
+            format!(
+                "{guess}{}{ops} -> {}\n",
+                quote_pattern(&s.pattern),
+                quote_pattern(&t.pattern)
+            ),
         ));
         rules += 1;
     }
-    for (a, parts, axis, transpose) in &splits {
+    for (a, parts, axis, transpose, tied) in &splits {
         let s = &sg[*a];
         let si = s.first();
         let sizes: Vec<u64> = parts
@@ -425,14 +530,31 @@ pub fn infer(
         if src[si].dtype != dst[ti].dtype {
             ops.push_str(&format!(" | cast({})", dst[ti].dtype.name()));
         }
-        let targets: Vec<String> = parts.iter().map(|&b| quote(&tg[b].pattern)).collect();
+        let targets: Vec<String> = parts
+            .iter()
+            .map(|&b| quote_pattern(&tg[b].pattern))
+            .collect();
+        let guess = match tied {
+            None => String::new(),
+            Some(other) => {
+                guesses += 1;
+                format!(
+                    "# guess: a tie; as good: [{}]\n",
+                    other
+                        .iter()
+                        .map(|&b| quote_pattern(&tg[b].pattern))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            }
+        };
         order.push((
             *a,
             format!(
-                "# {}: fused; split into the {} targets it sums to\n{}{ops} -> [{}]\n",
+                "# {}: fused; split into the {} targets it sums to\n{guess}{}{ops} -> [{}]\n",
                 s.pattern,
                 parts.len(),
-                quote(&s.pattern),
+                quote_pattern(&s.pattern),
                 targets.join(", ")
             ),
         ));
@@ -479,6 +601,7 @@ pub fn infer(
         rules,
         unresolved_sources,
         unresolved_targets,
+        guesses,
     }
 }
 
@@ -507,7 +630,7 @@ fn considered(
             let i = other[b].first();
             format!(
                 "{} {}",
-                quote(&other[b].pattern),
+                quote_pattern(&other[b].pattern),
                 shape_text(&tensors[i].shape)
             )
         })
@@ -524,7 +647,7 @@ fn fused(
     src: &[Tensor],
     dst: &[Tensor],
     square_transposed: bool,
-) -> Option<(Vec<usize>, usize, bool)> {
+) -> Option<(Vec<usize>, usize, bool, Option<Vec<usize>>)> {
     let si = s.first();
     let shape = &src[si].shape;
     for transpose in [square_transposed, !square_transposed] {
@@ -558,6 +681,8 @@ fn fused(
                 }
             };
             let mut best: Option<(f64, Vec<usize>)> = None;
+            // Another subset as good as the best, if any.
+            let mut tied: Option<Vec<usize>> = None;
             let n = fits.len().min(12);
             for mask in 1u32..(1 << n) {
                 let count = mask.count_ones();
@@ -576,8 +701,13 @@ fn fused(
                     .map(|&b| jaccard(&s.concepts, &tg[b].concepts))
                     .sum::<f64>()
                     / subset.len() as f64;
-                if best.as_ref().is_none_or(|(s0, _)| score > *s0) {
-                    best = Some((score, subset));
+                match &best {
+                    Some((s0, _)) if (score - s0).abs() <= TIE => tied = Some(subset),
+                    Some((s0, _)) if score < *s0 => {}
+                    _ => {
+                        best = Some((score, subset));
+                        tied = None;
+                    }
                 }
             }
             if let Some((_, mut parts)) = best {
@@ -599,7 +729,7 @@ fn fused(
                     total == src[si].shape[axis]
                 });
                 if ok {
-                    return Some((parts, axis, transpose));
+                    return Some((parts, axis, transpose, tied));
                 }
             }
         }

@@ -13,6 +13,7 @@ pub mod diagnostics;
 pub mod dtype;
 pub mod error;
 pub mod exec;
+pub mod fsio;
 pub mod infer;
 pub mod inspect;
 pub mod loader;
@@ -21,6 +22,7 @@ pub mod source;
 pub mod stdlib;
 pub mod suggest;
 pub mod syntax;
+pub mod text;
 #[cfg(feature = "verify")]
 pub mod verify;
 

@@ -52,7 +52,7 @@ struct Loader {
 /// Loads the mapping at `path`. Only an unreadable root file is an error;
 /// problems in used files become diagnostics.
 pub fn load(path: &Path) -> Result<Loaded> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = crate::fsio::read_bounded(path, crate::fsio::MAX_MAPPING, "a mapping")?;
     let name = path.display().to_string();
     let origin = Origin::File(canonical(path));
     Ok(load_root(origin, name, Some(path.to_path_buf()), bytes))
@@ -147,18 +147,23 @@ impl Loader {
                 let text = stdlib::get(name).expect("resolve checked it exists");
                 self.module(origin.clone(), name.clone(), None, text.as_bytes().to_vec());
             }
-            Origin::File(path) => match std::fs::read(path) {
-                Ok(bytes) => {
-                    let name = display_name(path);
-                    self.module(origin.clone(), name, Some(path.clone()), bytes);
+            Origin::File(path) => {
+                match crate::fsio::read_bounded(path, crate::fsio::MAX_MAPPING, "a mapping") {
+                    Ok(bytes) => {
+                        let name = display_name(path);
+                        self.module(origin.clone(), name, Some(path.clone()), bytes);
+                    }
+                    Err(e) => self.loaded.diagnostics.push(Diagnostic::UseNotFound {
+                        span,
+                        path: spec.to_string(),
+                        reason: match e {
+                            Error::Io { error, .. } => error.to_string(),
+                            other => other.to_string(),
+                        },
+                        suggestion: None,
+                    }),
                 }
-                Err(e) => self.loaded.diagnostics.push(Diagnostic::UseNotFound {
-                    span,
-                    path: spec.to_string(),
-                    reason: e.to_string(),
-                    suggestion: None,
-                }),
-            },
+            }
         }
     }
 }
@@ -195,10 +200,10 @@ fn resolve(from: &Origin, spec: &str) -> std::result::Result<Origin, (String, Op
         Origin::File(path) => {
             let dir = path.parent().unwrap_or(Path::new("."));
             let target = dir.join(spec);
-            if target.is_file() {
-                Ok(Origin::File(canonical(&target)))
-            } else {
-                Err(("no such file".into(), None))
+            match std::fs::metadata(&target) {
+                Ok(m) if m.is_file() => Ok(Origin::File(canonical(&target))),
+                Ok(m) => Err((format!("is {}, not a file", crate::fsio::kind_of(&m)), None)),
+                Err(_) => Err(("no such file".into(), None)),
             }
         }
     }

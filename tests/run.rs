@@ -306,33 +306,37 @@ fn existing_destination_is_refused_and_kept() {
     let dst = dir.path().join("out");
     std::fs::create_dir(&dst).unwrap();
     std::fs::write(dst.join("keep.txt"), "precious").unwrap();
-    wmap()
-        .args([
-            "run",
-            "--quiet",
+    let run = |force: bool| {
+        let mut c = wmap();
+        c.args(["run", "--quiet"]);
+        if force {
+            c.arg("--force");
+        }
+        c.args([
             "mappings/gpt2/hf-to-burn.wmap",
             "tests/fixtures/models/gpt2",
         ])
-        .arg(&dst)
+        .arg(&dst);
+        c
+    };
+    run(false)
         .assert()
         .code(2)
         .stderr(predicates::str::contains("already exists"));
+    // --force replaces only what wmap wrote: a folder holding a user's file is kept.
+    run(true).assert().code(2).stderr(predicates::str::contains(
+        "`keep.txt`, which wmap did not write",
+    ));
     assert_eq!(
         std::fs::read_to_string(dst.join("keep.txt")).unwrap(),
         "precious"
     );
-    wmap()
-        .args([
-            "run",
-            "--quiet",
-            "--force",
-            "mappings/gpt2/hf-to-burn.wmap",
-            "tests/fixtures/models/gpt2",
-        ])
-        .arg(&dst)
-        .assert()
-        .success();
-    assert!(!dst.join("keep.txt").exists());
+    // Without it, the folder is a previous wmap output's place: written, then
+    // replaced with --force.
+    std::fs::remove_file(dst.join("keep.txt")).unwrap();
+    run(true).assert().success();
+    assert!(dst.join("model.safetensors").is_file());
+    run(true).assert().success();
     assert!(dst.join("model.safetensors").is_file());
     assert_eq!(
         std::fs::read_dir(dir.path()).unwrap().count(),
@@ -414,8 +418,12 @@ fn failure_fixture() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     layered(dir.path());
     std::fs::write(dir.path().join("fwd.wmap"), FORWARD).unwrap();
-    std::fs::create_dir(dir.path().join("existing")).unwrap();
-    std::fs::write(dir.path().join("existing/model.safetensors"), "old").unwrap();
+    // A previous output, which only --force replaces.
+    wmap()
+        .current_dir(dir.path())
+        .args(["run", "--quiet", "fwd.wmap", "src", "existing"])
+        .assert()
+        .success();
     dir
 }
 

@@ -28,7 +28,7 @@ use crate::dtype::DType;
 use crate::loader::Loaded;
 use crate::plan::{Node, NodeOp, Plan};
 use crate::source::{FileId, Span, Spanned};
-use crate::syntax::format::quote;
+use crate::syntax::format::{pattern_literal, quote, quote_name, quote_pattern};
 use crate::syntax::{
     Arg, ArgValue, Capture, CaptureKind, Expr, ExprKind, Matcher, OpCall, OpDef, Pattern,
     PatternPart, Rule, Targets,
@@ -131,7 +131,7 @@ impl Inverter<'_> {
     fn mapping(&mut self, tensors: &[TensorInfo], title: &[String]) -> String {
         let mut text = String::new();
         for line in title {
-            text.push_str(&format!("# {line}\n"));
+            text.push_str(&format!("# {}\n", crate::text::printable(line)));
         }
         text.push_str("wmap 1\n");
         // Stdlib modules the mapping's own files use, then its lets and ops.
@@ -194,7 +194,7 @@ impl Inverter<'_> {
                 let location = self.location(tie.span);
                 let head = format!(
                     "# {location}: a copy of {}\n",
-                    quote(&tie.original.display())
+                    quote_pattern(&tie.original.display())
                 );
                 if tie.optional {
                     // Some copies may have been left to rules: drop exactly
@@ -204,7 +204,7 @@ impl Inverter<'_> {
                         .targets
                         .iter()
                         .filter(|t| t.rule == location)
-                        .map(|t| format!("drop {}\n", quote(&t.name)))
+                        .map(|t| format!("drop {}\n", quote_name(&t.name)))
                         .collect();
                     return if drops.is_empty() {
                         String::new()
@@ -217,7 +217,10 @@ impl Inverter<'_> {
                     .captures()
                     .map(|c| (c.name.clone(), c.kind.clone().unwrap_or(CaptureKind::Int)))
                     .collect();
-                format!("{head}drop {}\n", quote(&source_pattern(&tie.copy, &kinds)))
+                format!(
+                    "{head}drop {}\n",
+                    quote_pattern(&source_pattern(&tie.copy, &kinds))
+                )
             })
             .filter(|text| !text.is_empty())
             .collect();
@@ -320,7 +323,7 @@ impl Inverter<'_> {
                 }
                 let new_sources: Vec<String> = targets
                     .iter()
-                    .map(|p| quote(&source_pattern(p, &kinds)))
+                    .map(|p| quote_pattern(&source_pattern(p, &kinds)))
                     .collect();
                 let translations: HashMap<String, (Vec<String>, Vec<String>)> = targets
                     .iter()
@@ -334,7 +337,7 @@ impl Inverter<'_> {
                     .collect();
                 let new_targets: Vec<String> = sources
                     .iter()
-                    .map(|p| quote(&target_pattern(p, &shifts, &translations)))
+                    .map(|p| quote_pattern(&target_pattern(p, &shifts, &translations)))
                     .collect();
                 Some(format!(
                     "{prefix}{}{pipeline} -> {}\n",
@@ -360,8 +363,8 @@ impl Inverter<'_> {
                 for (from, to) in fold(&pairs) {
                     text.push_str(&format!(
                         "{prefix}{}{pipeline} -> {}\n",
-                        quote(&from),
-                        quote(&to)
+                        quote_pattern(&from),
+                        quote_pattern(&to)
                     ));
                 }
                 Some(text)
@@ -783,7 +786,7 @@ fn source_pattern(p: &Pattern, kinds: &HashMap<String, CaptureKind>) -> String {
     let mut out = String::new();
     for part in &p.parts {
         match part {
-            PatternPart::Text(t) => out.push_str(t),
+            PatternPart::Text(t) => out.push_str(&pattern_literal(t)),
             PatternPart::Capture(c) => {
                 let kind = match &c.kind {
                     // A translated word list matches the words it wrote.
@@ -815,7 +818,7 @@ fn target_pattern(
     let mut out = String::new();
     for part in &p.parts {
         match part {
-            PatternPart::Text(t) => out.push_str(t),
+            PatternPart::Text(t) => out.push_str(&pattern_literal(t)),
             PatternPart::Capture(c) => out.push_str(
                 &Capture {
                     kind: translations
@@ -873,6 +876,7 @@ type Member = (Vec<u64>, Vec<u64>, usize);
 /// differ only in their numbers become one pattern when every number of
 /// `to` is a number of `from` (or the same in every pair). A pattern is kept
 /// only if it matches exactly its own pairs among all the `from` names.
+/// Both sides come back as pattern bodies (literal text escaped).
 fn fold(pairs: &[(String, String)]) -> Vec<(String, String)> {
     // Group by the text around the numbers and by which number of `from`
     // each number of `to` equals.
@@ -903,7 +907,10 @@ fn fold(pairs: &[(String, String)]) -> Vec<(String, String)> {
         });
         if members.len() == 1 || !to_ok {
             for m in &members {
-                out.push((pairs[m.2].0.clone(), pairs[m.2].1.clone()));
+                out.push((
+                    pattern_literal(&pairs[m.2].0),
+                    pattern_literal(&pairs[m.2].1),
+                ));
             }
             continue;
         }
@@ -919,7 +926,7 @@ fn fold(pairs: &[(String, String)]) -> Vec<(String, String)> {
         let mut from = String::new();
         let mut regex_text = String::from("^");
         for (k, text) in ft.iter().enumerate() {
-            from.push_str(text);
+            from.push_str(&pattern_literal(text));
             regex_text.push_str(&regex::escape(text));
             if k < n_from {
                 match &names[k] {
@@ -937,7 +944,7 @@ fn fold(pairs: &[(String, String)]) -> Vec<(String, String)> {
         regex_text.push('$');
         let mut to = String::new();
         for (k, text) in tt.iter().enumerate() {
-            to.push_str(text);
+            to.push_str(&pattern_literal(text));
             if k < links.len() {
                 match links[k].and_then(|f| names[f].as_ref()) {
                     Some(n) => to.push_str(&format!("{{{n}}}")),
@@ -957,7 +964,10 @@ fn fold(pairs: &[(String, String)]) -> Vec<(String, String)> {
             out.push((from, to));
         } else {
             for m in &members {
-                out.push((pairs[m.2].0.clone(), pairs[m.2].1.clone()));
+                out.push((
+                    pattern_literal(&pairs[m.2].0),
+                    pattern_literal(&pairs[m.2].1),
+                ));
             }
         }
     }

@@ -23,6 +23,10 @@ pub fn show_binding(b: &Binding) -> String {
         .join(", ")
 }
 
+/// The most memory one compiled pattern may take (the regex crate's own
+/// default, stated here so that messages can say it).
+pub const REGEX_SIZE_LIMIT: usize = 10_000_000;
+
 /// One source pattern or regex, ready to match names.
 #[derive(Debug, Clone)]
 pub struct CompiledMatcher {
@@ -51,7 +55,10 @@ impl CompiledMatcher {
             }
             Matcher::Regex(re) => {
                 let anchored = format!("^(?:{})$", re.value);
-                match Regex::new(&anchored) {
+                match regex::RegexBuilder::new(&anchored)
+                    .size_limit(REGEX_SIZE_LIMIT)
+                    .build()
+                {
                     Ok(regex) => Some(vec![CompiledMatcher {
                         span: re.span,
                         regex,
@@ -106,7 +113,8 @@ impl CompiledMatcher {
                     let body = match &c.kind {
                         None | Some(CaptureKind::Int) => "[0-9]+".to_string(),
                         Some(CaptureKind::Segment) => "[^.]+".to_string(),
-                        Some(CaptureKind::Deep) => ".+".to_string(),
+                        // Any character, line breaks included: names are not lines.
+                        Some(CaptureKind::Deep) => "(?s:.+)".to_string(),
                         Some(
                             CaptureKind::OneOf(words) | CaptureKind::Translate { from: words, .. },
                         ) => words
@@ -126,7 +134,20 @@ impl CompiledMatcher {
         if !ok {
             return None;
         }
-        let regex = Regex::new(&re).ok()?;
+        let regex = match regex::RegexBuilder::new(&re)
+            .size_limit(REGEX_SIZE_LIMIT)
+            .build()
+        {
+            Ok(regex) => regex,
+            Err(_) => {
+                // Escaped text and word lists always parse: only the size can fail.
+                out.push(Diagnostic::PatternTooLarge {
+                    span: pattern.span,
+                    limit: REGEX_SIZE_LIMIT,
+                });
+                return None;
+            }
+        };
         Some(CompiledMatcher {
             span: pattern.span,
             regex,

@@ -12,8 +12,6 @@ pub use invert::{invert, Inverted};
 
 use std::collections::{BTreeMap, HashMap};
 
-use regex::RegexSet;
-
 use crate::checkpoint::{Config, TensorInfo};
 use crate::collapse;
 use crate::diagnostics::Diagnostic;
@@ -29,6 +27,16 @@ use env::Lets;
 use matching::{render, show_binding, Binding, CompiledMatcher};
 use pipeline::{Instance, Pipelines, RuleTrace, Trace};
 use std::cell::RefCell;
+
+/// Patterns matched together in one regex set.
+const SET_CHUNK: usize = 256;
+
+/// The most target tensors one mapping may make (the largest checkpoints of
+/// 2026 hold under 100,000); past it, a header is asking for unbounded work.
+pub const MAX_TARGETS: u64 = 10_000_000;
+
+/// The most values one op call may make from one value (`unstack`, `split`).
+pub const MAX_VALUES_PER_OP: u64 = 1_000_000;
 
 /// What checking produced: a plan when there were no problems.
 #[derive(Debug)]
@@ -80,6 +88,9 @@ pub fn check_traced(
         },
     };
     let plan = checker.plan(&defs, &mut out);
+    if plan.is_none() && out.is_empty() {
+        out.push(Diagnostic::NoPlan);
+    }
     let diagnostics = finish(out);
     Checked {
         plan: if diagnostics.is_empty() { plan } else { None },
@@ -172,17 +183,32 @@ impl Checker<'_> {
                 );
             }
         }
-        let set = RegexSet::new(entries.iter().map(|(_, _, m)| m.regex_source())).ok()?;
-        for (ti, t) in self.tensors.iter().enumerate() {
-            for e in set.matches(&t.name).iter() {
-                let (who, pattern, m) = entries[e];
-                if let Some(binding) = m.bind(&t.name) {
-                    claims[ti].push(Claim {
-                        who,
-                        pattern,
-                        span: m.span,
-                        binding,
-                    });
+        // Matched through regex sets of a bounded number of patterns each; a
+        // set too large for the regex engine is matched pattern by pattern
+        // (each compiled on its own already), so no rule is ever skipped.
+        for chunk_start in (0..entries.len()).step_by(SET_CHUNK) {
+            let chunk = &entries[chunk_start..(chunk_start + SET_CHUNK).min(entries.len())];
+            let set = regex::RegexSetBuilder::new(chunk.iter().map(|(_, _, m)| m.regex_source()))
+                .size_limit(matching::REGEX_SIZE_LIMIT * 4)
+                .build()
+                .ok();
+            for (ti, t) in self.tensors.iter().enumerate() {
+                let hits: Vec<usize> = match &set {
+                    Some(set) => set.matches(&t.name).iter().collect(),
+                    None => (0..chunk.len())
+                        .filter(|&e| chunk[e].2.regex.is_match(&t.name))
+                        .collect(),
+                };
+                for e in hits {
+                    let (who, pattern, m) = chunk[e];
+                    if let Some(binding) = m.bind(&t.name) {
+                        claims[ti].push(Claim {
+                            who,
+                            pattern,
+                            span: m.span,
+                            binding,
+                        });
+                    }
                 }
             }
         }
@@ -199,8 +225,18 @@ impl Checker<'_> {
         }
         // Ambiguities, then fallbacks for what nobody claimed.
         let mut taken: Vec<Option<Claim>> = Vec::with_capacity(self.tensors.len());
+        // A tensor that one rule's source list names twice fills both slots
+        // (so the group is complete) and is reported as what it is.
+        let mut doubled: Vec<(usize, Claim)> = Vec::new();
         for (ti, mut cs) in claims.into_iter().enumerate() {
-            if cs.len() > 1 {
+            if cs.len() > 1 && cs.iter().all(|c| c.who == cs[0].who) {
+                out.push(Diagnostic::DuplicateSource {
+                    tensor: self.tensors[ti].name.clone(),
+                    first: cs[0].span,
+                    second: cs[1].span,
+                });
+                doubled.extend(cs.drain(1..).map(|c| (ti, c)));
+            } else if cs.len() > 1 {
                 out.push(Diagnostic::AmbiguousMatch {
                     tensor: self.tensors[ti].name.clone(),
                     first: cs[0].span,
@@ -268,6 +304,15 @@ impl Checker<'_> {
                 Claimant::Drop(d) => per_drop[d].push(ti),
             }
         }
+        for (ti, claim) in doubled {
+            if let Claimant::Rule(r) = claim.who {
+                let width = rules[r].as_ref().map(|c| c.matchers.len()).unwrap_or(1);
+                let slots = per_rule[r]
+                    .entry(claim.binding)
+                    .or_insert_with(|| vec![None; width]);
+                slots[claim.pattern] = Some(ti);
+            }
+        }
 
         let mut targets: Vec<(Target, Span)> = Vec::new();
         for (r, rule) in defs.rules.iter().enumerate() {
@@ -297,6 +342,7 @@ impl Checker<'_> {
         }
         self.ties(defs, &mut targets, out);
         self.duplicates(&targets, out);
+        self.writable(&targets, out);
         for group in collapse::collapse(
             &unmapped
                 .iter()
@@ -632,6 +678,53 @@ impl Checker<'_> {
                 })
                 .collect();
             targets.extend(copies);
+        }
+    }
+
+    /// Every target name must be one a safetensors file can hold, and all of
+    /// them together must fit in a header that readers accept.
+    fn writable(&self, targets: &[(Target, Span)], out: &mut Vec<Diagnostic>) {
+        use crate::diagnostics::{Limit, NameProblem};
+        if targets.len() as u64 > MAX_TARGETS {
+            out.push(Diagnostic::LimitExceeded {
+                span: targets[0].1,
+                what: Limit::Targets,
+                found: targets.len() as u64,
+                limit: MAX_TARGETS,
+            });
+            return;
+        }
+        let mut header: u64 = 64;
+        let mut first_long: Option<Span> = None;
+        for (t, span) in targets {
+            let problem = match t.name.as_str() {
+                "__metadata__" => Some(NameProblem::Reserved),
+                "" => Some(NameProblem::Empty),
+                _ => None,
+            };
+            if let Some(problem) = problem {
+                out.push(Diagnostic::InvalidTargetName {
+                    span: *span,
+                    name: t.name.clone(),
+                    problem,
+                });
+            }
+            // `"NAME":{"dtype":"BF16","shape":[..],"data_offsets":[A,B]},`,
+            // with every number at its widest.
+            let entry =
+                crate::exec::layout::json_string_len(&t.name) + 64 + 21 * t.node.shape.len() as u64;
+            header += entry;
+            if entry > 1 << 20 && first_long.is_none() {
+                first_long = Some(*span);
+            }
+        }
+        let limit = crate::checkpoint::header::MAX_HEADER_LEN;
+        if header > limit {
+            out.push(Diagnostic::HeaderTooLarge {
+                span: first_long.unwrap_or(targets[0].1),
+                bytes: header,
+                limit,
+            });
         }
     }
 

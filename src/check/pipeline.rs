@@ -577,6 +577,15 @@ impl Pipelines<'_> {
         let sizes: Vec<u64> = match (slots[1], slots[2]) {
             (Some(parts), None) => {
                 let parts = self.int(parts, scope, out)?;
+                if parts as u64 > super::MAX_VALUES_PER_OP {
+                    out.push(Diagnostic::LimitExceeded {
+                        span: call.span,
+                        what: crate::diagnostics::Limit::ValuesFromOneOp,
+                        found: parts as u64,
+                        limit: super::MAX_VALUES_PER_OP,
+                    });
+                    return None;
+                }
                 if parts <= 0 || dim % parts as u64 != 0 {
                     out.push(Diagnostic::IndivisibleSplit {
                         span: call.span,
@@ -860,6 +869,40 @@ impl Pipelines<'_> {
     ) -> Option<Vec<Instance>> {
         let slots = bind_args(call, &["capture", "axis"], out)?;
         let capture = capture_arg(call, slots[0], out)?;
+        // What all the instances together would make, before any is made.
+        let mut total: u64 = 0;
+        for inst in &instances {
+            let Some(first) = inst.lanes.first() else {
+                continue;
+            };
+            let scope = self.scope(params, inst);
+            let rank = first.shape.len();
+            let axis = match slots[1] {
+                None => Some(0),
+                Some(a) => self.axis(a, &scope, first, rank, &mut Vec::new()),
+            };
+            if let Some(&n) = axis.and_then(|a| first.shape.get(a)) {
+                if n > super::MAX_VALUES_PER_OP {
+                    out.push(Diagnostic::LimitExceeded {
+                        span: call.span,
+                        what: crate::diagnostics::Limit::ValuesFromOneOp,
+                        found: n,
+                        limit: super::MAX_VALUES_PER_OP,
+                    });
+                    return None;
+                }
+                total = total.saturating_add(n);
+            }
+        }
+        if total > super::MAX_TARGETS {
+            out.push(Diagnostic::LimitExceeded {
+                span: call.span,
+                what: crate::diagnostics::Limit::Targets,
+                found: total,
+                limit: super::MAX_TARGETS,
+            });
+            return None;
+        }
         let mut result = Vec::new();
         for inst in instances {
             if inst.binding.contains_key(&capture) {
@@ -888,6 +931,24 @@ impl Pipelines<'_> {
                 return None;
             }
             let n = first.shape[axis];
+            if n > super::MAX_VALUES_PER_OP {
+                out.push(Diagnostic::LimitExceeded {
+                    span: call.span,
+                    what: crate::diagnostics::Limit::ValuesFromOneOp,
+                    found: n,
+                    limit: super::MAX_VALUES_PER_OP,
+                });
+                return None;
+            }
+            if result.len() as u64 + n > super::MAX_TARGETS {
+                out.push(Diagnostic::LimitExceeded {
+                    span: call.span,
+                    what: crate::diagnostics::Limit::Targets,
+                    found: result.len() as u64 + n,
+                    limit: super::MAX_TARGETS,
+                });
+                return None;
+            }
             if inst
                 .lanes
                 .iter()

@@ -27,7 +27,7 @@ pub enum Lookup<'a> {
 impl Config {
     /// Reads `path`, which must hold a JSON object.
     pub fn load(path: &Path) -> Result<Config> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let text = crate::fsio::read_text(path, crate::fsio::MAX_CONFIG, "a config")?;
         let value: Value = serde_json::from_str(&text).map_err(|e| Error::BadConfig {
             path: path.to_path_buf(),
             problem: format!("not valid JSON: {e}"),
@@ -51,7 +51,8 @@ impl Config {
             return Config::load(path);
         }
         let beside: PathBuf = weights_dir.join("config.json");
-        if beside.is_file() {
+        // Anything there is read (a FIFO or a folder is refused, not skipped).
+        if std::fs::symlink_metadata(&beside).is_ok() {
             Config::load(&beside)
         } else {
             Ok(Config::default())

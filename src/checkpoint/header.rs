@@ -76,9 +76,18 @@ impl Checkpoint {
         }
         let mut indexes = Vec::new();
         let mut files = Vec::new();
+        let mut others = Vec::new();
         for entry in std::fs::read_dir(path).map_err(|e| Error::io(path, e))? {
             let entry = entry.map_err(|e| Error::io(path, e))?;
             let name = entry.file_name().to_string_lossy().to_string();
+            if name.ends_with(".bin")
+                || name.ends_with(".pt")
+                || name.ends_with(".pth")
+                || name.ends_with(".gguf")
+                || name.ends_with(".ckpt")
+            {
+                others.push(name.clone());
+            }
             if name.ends_with(".safetensors.index.json") {
                 indexes.push(entry.path());
             } else if name.ends_with(".safetensors") {
@@ -90,6 +99,21 @@ impl Checkpoint {
         match (indexes.as_slice(), files.as_slice()) {
             ([index], _) => Self::from_index(path, index),
             ([], [file]) => Self::from_files(path.to_path_buf(), None, std::slice::from_ref(file)),
+            ([], []) if !others.is_empty() => {
+                others.sort();
+                Err(Error::checkpoint(
+                    path,
+                    format!(
+                        "no safetensors file in this folder, only {} (PyTorch or GGUF weights); wmap reads safetensors checkpoints",
+                        others
+                            .iter()
+                            .take(3)
+                            .map(|n| format!("`{}`", crate::text::printable(n)))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ))
+            }
             ([], []) => Err(Error::checkpoint(
                 path,
                 "no model.safetensors, *.safetensors.index.json or .safetensors file in this folder",
@@ -109,7 +133,7 @@ impl Checkpoint {
     }
 
     fn from_index(dir: &Path, index_path: &Path) -> Result<Checkpoint> {
-        let text = std::fs::read_to_string(index_path).map_err(|e| Error::io(index_path, e))?;
+        let text = crate::fsio::read_text(index_path, crate::fsio::MAX_INDEX, "an index")?;
         let index: Value = serde_json::from_str(&text)
             .map_err(|e| Error::checkpoint(index_path, format!("not valid JSON: {e}")))?;
         let Some(weight_map) = index.get("weight_map").and_then(Value::as_object) else {
@@ -230,7 +254,7 @@ impl Checkpoint {
         self.shards
             .iter()
             .map(|shard| {
-                let file = File::open(&shard.path).map_err(|e| Error::io(&shard.path, e))?;
+                let file = crate::fsio::open_regular(&shard.path)?;
                 let len = file
                     .metadata()
                     .map_err(|e| Error::io(&shard.path, e))?
@@ -306,9 +330,28 @@ struct RawEntry<'a> {
     data_offsets: [u64; 2],
 }
 
+/// What a file that starts with `head` is, when it is a format people pass
+/// for a checkpoint by mistake; asked only of files whose first 8 bytes are
+/// no possible safetensors header length.
+pub fn other_format(head: &[u8; 8]) -> Option<&'static str> {
+    if head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06") {
+        Some("a ZIP archive (PyTorch's `torch.save` format, as in pytorch_model.bin, or a NumPy .npz)")
+    } else if head[0] == 0x80 && (2..=5).contains(&head[1]) {
+        Some("a Python pickle (an older PyTorch checkpoint, as `torch.save` wrote before 1.6)")
+    } else if head.starts_with(b"GGUF") {
+        Some("a GGUF file (llama.cpp's format)")
+    } else if head.starts_with(b"\x93NUMPY") {
+        Some("a NumPy array file (.npy)")
+    } else if head.starts_with(b"\x89HDF") {
+        Some("an HDF5 file (Keras .h5)")
+    } else {
+        None
+    }
+}
+
 /// Reads and validates the header of one safetensors file.
 pub fn read_header(path: &Path, shard: usize) -> Result<(Shard, Vec<TensorInfo>)> {
-    let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut file = crate::fsio::open_regular(path)?;
     let file_len = file.metadata().map_err(|e| Error::io(path, e))?.len();
     if file_len < 8 {
         return Err(Error::checkpoint(
@@ -320,6 +363,16 @@ pub fn read_header(path: &Path, shard: usize) -> Result<(Shard, Vec<TensorInfo>)
     file.read_exact(&mut len_bytes)
         .map_err(|e| Error::io(path, e))?;
     let header_len = u64::from_le_bytes(len_bytes);
+    // Only a file that cannot be safetensors is named as something else: a
+    // real header length can begin with any two bytes.
+    if header_len > (file_len - 8).min(MAX_HEADER_LEN) {
+        if let Some(kind) = other_format(&len_bytes) {
+            return Err(Error::checkpoint(
+                path,
+                format!("is {kind}, not a safetensors file; wmap reads safetensors checkpoints"),
+            ));
+        }
+    }
     if header_len > file_len - 8 {
         return Err(Error::checkpoint(
             path,

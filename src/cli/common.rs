@@ -49,9 +49,21 @@ pub fn print_error(error: &Error, color: bool) {
         miette::GraphicalTheme::unicode_nocolor()
     };
     let handler = miette::GraphicalReportHandler::new_themed(theme).with_width(WIDTH);
+    // The message may hold names and paths from strangers: control characters
+    // are shown escaped, never sent to the terminal.
+    let code = miette::Diagnostic::code(error).map(|c| c.to_string());
+    let mut shown = miette::MietteDiagnostic::new(
+        crate::text::printable_lines(&error.to_string()).into_owned(),
+    );
+    if let Some(code) = code {
+        shown = shown.with_code(code);
+    }
     let mut out = String::new();
-    if handler.render_report(&mut out, error).is_err() {
-        out = format!("error: {error}\n");
+    if handler.render_report(&mut out, &shown).is_err() {
+        out = format!(
+            "error: {}\n",
+            crate::text::printable_lines(&error.to_string())
+        );
     }
     eprint!("{out}");
 }

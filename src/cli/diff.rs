@@ -41,7 +41,7 @@ pub fn run(args: &Args, color: bool) -> Result<Status, Error> {
     let b = Checkpoint::open(&args.b)?;
     let Some(rules) = &args.rules else {
         let a = Checkpoint::open(&args.a)?;
-        return compare(&a, &b, args.tolerance);
+        return compare(&a, &b, args.tolerance, &[], None);
     };
     // Convert A into a temporary file, then compare that with B.
     let inputs = Inputs::load(&SourceArgs {
@@ -56,6 +56,13 @@ pub fn run(args: &Args, color: bool) -> Result<Status, Error> {
         eprintln!("error: the mapping has problems; nothing compared");
         return Ok(Status::Problems);
     };
+    // Ctrl-C or SIGTERM ends the conversion cleanly, so the temporary
+    // folder is removed on the way out instead of left in the temp folder.
+    let control = Control::default();
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, control.cancel.clone())
+            .map_err(|e| Error::Failed(format!("cannot install signal handler: {e}")))?;
+    }
     let temp = TempDir::new()?;
     let out = temp.0.join("mapped.safetensors");
     exec::run(
@@ -64,10 +71,19 @@ pub fn run(args: &Args, color: bool) -> Result<Status, Error> {
         &args.a,
         &out,
         &Options::default(),
-        &Control::default(),
+        &control,
     )?;
+    if control.cancel.load(std::sync::atomic::Ordering::SeqCst) {
+        return Err(Error::Interrupted);
+    }
     let mapped = Checkpoint::open(&out)?;
-    compare(&mapped, &b, args.tolerance)
+    compare(
+        &mapped,
+        &b,
+        args.tolerance,
+        std::slice::from_ref(&out),
+        Some(&temp.0),
+    )
 }
 
 /// A private temporary folder, removed when dropped.
@@ -76,6 +92,22 @@ struct TempDir(PathBuf);
 impl TempDir {
     fn new() -> Result<TempDir, Error> {
         let base = std::env::temp_dir();
+        // Folders of earlier diffs that were killed (SIGKILL leaves them).
+        if let Ok(entries) = std::fs::read_dir(&base) {
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().to_string();
+                let pid = name
+                    .strip_prefix("wmap-diff-")
+                    .and_then(|rest| rest.split_once('-'))
+                    .filter(|(_, k)| k.parse::<u32>().is_ok())
+                    .and_then(|(pid, _)| pid.parse::<i32>().ok());
+                if let Some(pid) = pid {
+                    if pid != std::process::id() as i32 && !exec::dest::alive(pid) {
+                        let _ = exec::dest::remove_any(&entry.path());
+                    }
+                }
+            }
+        }
         for k in 0..1000u32 {
             let p = base.join(format!("wmap-diff-{}-{k}", std::process::id()));
             if std::fs::create_dir(&p).is_ok() {
@@ -128,8 +160,23 @@ fn max_abs_diff(da: DType, a: &[u8], db: DType, b: &[u8]) -> f64 {
     max
 }
 
-fn compare(a: &Checkpoint, b: &Checkpoint, tolerance: f64) -> Result<Status, Error> {
+/// Compares `a` with `b`; a SIGBUS from a file truncated meanwhile removes
+/// `cleanup` and `folder` (a temporary conversion) and exits 2.
+fn compare(
+    a: &Checkpoint,
+    b: &Checkpoint,
+    tolerance: f64,
+    cleanup: &[PathBuf],
+    folder: Option<&std::path::Path>,
+) -> Result<Status, Error> {
     let (ma, mb) = (map_all(a)?, map_all(b)?);
+    let sources: Vec<PathBuf> = a
+        .shards
+        .iter()
+        .chain(&b.shards)
+        .map(|s| s.path.clone())
+        .collect();
+    let _armed = exec::guard::Armed::new(&sources, cleanup, folder);
     let bmap: BTreeMap<&str, &TensorInfo> =
         b.tensors.iter().map(|t| (t.name.as_str(), t)).collect();
     let amap: BTreeMap<&str, &TensorInfo> =

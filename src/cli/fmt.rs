@@ -20,7 +20,7 @@ pub struct Args {
 pub fn run(args: &Args, color: bool) -> Result<Status, Error> {
     let mut status = Status::Ok;
     for path in &args.files {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let text = crate::fsio::read_text(path, crate::fsio::MAX_MAPPING, "a mapping")?;
         let Some(formatted) = format(&text) else {
             // Not parseable: report it as `check` would, and leave the file alone.
             let loaded = crate::loader::load_text(&path.display().to_string(), &text);
@@ -47,10 +47,8 @@ pub fn run(args: &Args, color: bool) -> Result<Status, Error> {
             continue;
         }
         // Written beside the file and renamed over it, so a crash never leaves
-        // half a mapping behind.
-        let temp = path.with_extension("wmap.fmt-tmp");
-        std::fs::write(&temp, &formatted).map_err(|e| Error::io(&temp, e))?;
-        std::fs::rename(&temp, path).map_err(|e| Error::io(path, e))?;
+        // half a mapping behind; the file keeps its mode, a link stays a link.
+        crate::fsio::write_atomic(path, formatted.as_bytes())?;
         println!("formatted {}", path.display());
     }
     Ok(status)

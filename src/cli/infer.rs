@@ -23,6 +23,9 @@ pub struct Args {
     /// Where to write the draft (`-` prints it).
     #[arg(short, long, value_name = "DRAFT.wmap")]
     pub output: PathBuf,
+    /// Replace an existing output file (never the source or the target).
+    #[arg(long)]
+    pub force: bool,
     /// Read FROM in source names as TO when comparing names (`--hint h=blocks`).
     #[arg(long = "hint", value_name = "FROM=TO")]
     pub hints: Vec<String>,
@@ -58,7 +61,7 @@ fn tensors_of(checkpoint: &Checkpoint) -> Vec<Tensor> {
 /// A target checkpoint, or a spec file.
 fn load_target(path: &Path) -> Result<Vec<Tensor>, Error> {
     if path.is_file() && path.extension().is_some_and(|e| e == "json") {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let text = crate::fsio::read_text(path, crate::fsio::MAX_INDEX, "a spec")?;
         let spec: Spec = serde_json::from_str(&text).map_err(|e| {
             Error::Usage(format!(
                 "{}: not a spec from `wmap spec` ({e})",
@@ -90,6 +93,30 @@ fn load_target(path: &Path) -> Result<Vec<Tensor>, Error> {
 
 pub fn run(args: &Args) -> Result<Status, Error> {
     let checkpoint = Checkpoint::open(&args.src)?;
+    if args.output.as_os_str() != "-" {
+        let target_shards = Checkpoint::open(&args.target)
+            .map(|c| c.shards.iter().map(|s| s.path.clone()).collect::<Vec<_>>())
+            .unwrap_or_default();
+        let mut inputs = vec![
+            (args.src.as_path(), "the source"),
+            (args.target.as_path(), "the target"),
+        ];
+        inputs.extend(
+            checkpoint
+                .shards
+                .iter()
+                .map(|s| (s.path.as_path(), "a source shard")),
+        );
+        inputs.extend(
+            target_shards
+                .iter()
+                .map(|p| (p.as_path(), "a target shard")),
+        );
+        if let Some(config) = &args.config {
+            inputs.push((config.as_path(), "the config"));
+        }
+        crate::fsio::vet_output(&args.output, args.force, &inputs)?;
+    }
     let src = tensors_of(&checkpoint);
     let dst = load_target(&args.target)?;
     let mut hints = Vec::new();
@@ -112,12 +139,7 @@ pub fn run(args: &Args) -> Result<Status, Error> {
     if args.output.as_os_str() == "-" {
         print!("{}", draft.text);
     } else {
-        let temp = args.output.with_extension("wmap.infer-tmp");
-        std::fs::write(&temp, &draft.text).map_err(|e| Error::io(&temp, e))?;
-        std::fs::rename(&temp, &args.output).map_err(|e| {
-            let _ = std::fs::remove_file(&temp);
-            Error::io(&args.output, e)
-        })?;
+        crate::fsio::write_atomic(&args.output, draft.text.as_bytes())?;
     }
 
     // How far the draft is from done.
@@ -128,6 +150,14 @@ pub fn run(args: &Args) -> Result<Status, Error> {
         "draft: {} rules; {} source and {} target patterns left as comments",
         draft.rules, draft.unresolved_sources, draft.unresolved_targets
     );
+    if draft.guesses > 0 {
+        eprintln!(
+            "draft: {} pairing{} decided by a tie, marked `# guess:` with the alternatives; review {}",
+            draft.guesses,
+            if draft.guesses == 1 { " was" } else { "s were" },
+            if draft.guesses == 1 { "it" } else { "them" }
+        );
+    }
     let Some(plan) = checked.plan else {
         let n = checked.diagnostics.len();
         eprintln!(
@@ -156,7 +186,12 @@ pub fn run(args: &Args) -> Result<Status, Error> {
             wanted.len(),
             args.target.display()
         );
-        Ok(Status::Ok)
+        // Clean but guessed: the shapes fit, the names did not decide.
+        Ok(if draft.guesses == 0 {
+            Status::Ok
+        } else {
+            Status::Problems
+        })
     } else {
         eprintln!(
             "check: clean, but {missing} of {}'s tensors are not written as it has them, and {extra} written tensors are not in it",

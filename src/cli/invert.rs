@@ -18,10 +18,42 @@ pub struct Args {
     /// Where to write the reverse mapping (`-` prints it).
     #[arg(short, long, value_name = "REVERSED.wmap")]
     pub output: PathBuf,
+    /// Replace an existing output file (never the mapping or the source).
+    #[arg(long)]
+    pub force: bool,
 }
 
 pub fn run(args: &Args, color: bool) -> Result<Status, Error> {
     let inputs = Inputs::load(&args.source)?;
+    if args.output.as_os_str() != "-" {
+        let used: Vec<PathBuf> = inputs
+            .loaded
+            .sources
+            .files()
+            .filter_map(|(_, f)| f.path.clone())
+            .collect();
+        let mut protected: Vec<(&std::path::Path, &str)> = vec![
+            (&args.source.rules, "the mapping"),
+            (&args.source.src, "the source"),
+        ];
+        protected.extend(
+            used.iter()
+                .map(|p| (p.as_path(), "a file the mapping uses")),
+        );
+        protected.extend(
+            inputs
+                .checkpoint
+                .shards
+                .iter()
+                .map(|s| (s.path.as_path(), "a source shard")),
+        );
+        if let Some(config) = &args.source.config {
+            protected.push((config.as_path(), "the config"));
+        }
+        let beside = inputs.checkpoint.dir.join("config.json");
+        protected.push((beside.as_path(), "the config"));
+        crate::fsio::vet_output(&args.output, args.force, &protected)?;
+    }
     let rules = args.source.rules.display().to_string();
     let file_name = args
         .source
@@ -133,12 +165,7 @@ pub fn run(args: &Args, color: bool) -> Result<Status, Error> {
         print!("{text}");
         return Ok(Status::Ok);
     }
-    let temp = args.output.with_extension("wmap.invert-tmp");
-    std::fs::write(&temp, &text).map_err(|e| Error::io(&temp, e))?;
-    std::fs::rename(&temp, &args.output).map_err(|e| {
-        let _ = std::fs::remove_file(&temp);
-        Error::io(&args.output, e)
-    })?;
+    crate::fsio::write_atomic(&args.output, text.as_bytes())?;
     eprintln!(
         "wrote {out_name}: reverses {} target tensors into the {} source tensors \
          (checked against their headers)",

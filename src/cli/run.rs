@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 use super::common::{human_bytes, Inputs, Status};
 use super::SourceArgs;
 use crate::error::Error;
+use crate::exec::dest::Protected;
 use crate::exec::{self, Control, Options};
 
 #[derive(Debug, clap::Args)]
@@ -30,8 +31,8 @@ pub struct Args {
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
-    /// Number of threads (default: all cores).
-    #[arg(long, short, value_name = "N")]
+    /// Number of threads, 1 to 1024 (default: all cores).
+    #[arg(long, short, value_name = "N", value_parser = parse_jobs)]
     pub jobs: Option<usize>,
     /// After converting, verify the output with `wmap verify` against this reference,
     /// building the model that the mapping's `target` declaration names.
@@ -39,6 +40,38 @@ pub struct Args {
     pub verify: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub verify_options: super::verify::VerifyOptions,
+}
+
+/// The run's inputs besides the source: the mapping, every file it uses,
+/// the config, the verification reference.
+fn protected(args: &Args, inputs: &Inputs) -> Vec<Protected> {
+    let mut all = vec![Protected::new(&args.source.rules, "the mapping")];
+    for (_, file) in inputs.loaded.sources.files() {
+        if let Some(path) = &file.path {
+            all.push(Protected::new(path, "a file the mapping uses"));
+        }
+    }
+    let config = match &args.source.config {
+        Some(path) => path.clone(),
+        None => inputs.checkpoint.dir.join("config.json"),
+    };
+    all.push(Protected::new(config, "the config"));
+    if let Some(reference) = &args.verify {
+        all.push(Protected::new(reference, "the verification reference"));
+    }
+    all
+}
+
+/// The most threads `--jobs` may ask for: more only costs start-up time.
+pub const MAX_JOBS: usize = 1024;
+
+fn parse_jobs(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if (1..=MAX_JOBS).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "`{s}`: give a number of threads from 1 to {MAX_JOBS}"
+        )),
+    }
 }
 
 /// Parses `5GB`, `500MB`, `100KB`, `1GiB`, `123` (bytes).
@@ -75,6 +108,18 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
 
 pub fn run(args: &Args, color: bool) -> Result<Status, Error> {
     let inputs = Inputs::load(&args.source)?;
+    // Before anything else: what the destination would replace.
+    let protected = protected(args, &inputs);
+    for line in crate::exec::dest::recover(&args.dst) {
+        eprintln!("note: {line}");
+    }
+    exec::check_destination(
+        &inputs.checkpoint,
+        &args.source.src,
+        &args.dst,
+        args.force,
+        &protected,
+    )?;
     let checked = inputs.check();
     inputs.report(&checked, color);
     let Some(plan) = checked.plan else {
@@ -112,6 +157,7 @@ pub fn run(args: &Args, color: bool) -> Result<Status, Error> {
         max_shard_size: args.max_shard_size,
         force: args.force,
         extras: !args.no_extras,
+        protected,
         ..Options::default()
     };
     let mapping_name = args

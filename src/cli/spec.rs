@@ -21,9 +21,15 @@ pub struct Args {
     /// Write the spec here instead of printing it.
     #[arg(short, long, value_name = "SPEC.json")]
     pub output: Option<PathBuf>,
+    /// Replace an existing output file (never the config).
+    #[arg(long)]
+    pub force: bool,
 }
 
 pub fn run(args: &Args) -> Result<Status, Error> {
+    if let Some(path) = &args.output {
+        crate::fsio::vet_output(path, args.force, &[(&args.config, "the config")])?;
+    }
     let kind: verify::ModelKind = args.model.into();
     let tensors = verify::spec(kind, &args.config)?;
     let value = json!({
@@ -39,7 +45,7 @@ pub fn run(args: &Args) -> Result<Status, Error> {
         .map_err(|e| Error::Failed(format!("cannot write JSON: {e}")))?
         + "\n";
     match &args.output {
-        Some(path) => std::fs::write(path, text).map_err(|e| Error::io(path, e))?,
+        Some(path) => crate::fsio::write_atomic(path, text.as_bytes())?,
         None => print!("{text}"),
     }
     Ok(Status::Ok)

@@ -20,7 +20,8 @@ use crate::error::Error;
 pub struct Args {
     #[command(flatten)]
     pub source: SourceArgs,
-    /// Convert into DST (replacing it) after every clean check.
+    /// Convert into DST after every clean check. An existing DST is refused;
+    /// what this watch wrote there itself is replaced.
     pub dst: Option<PathBuf>,
     /// After converting, verify the output against this reference (needs DST).
     #[arg(long, value_name = "REF.safetensors")]
@@ -48,7 +49,10 @@ pub fn run(args: &Args, color: bool) -> Result<Status, Error> {
     let mut watcher = notify::recommended_watcher(tx)
         .map_err(|e| Error::Failed(format!("cannot watch files: {e}")))?;
     let mut watched_dirs: BTreeSet<PathBuf> = BTreeSet::new();
-    let mut files = cycle(args, color);
+    // The identity (device, inode) of the DST this watch wrote last: the
+    // only DST it will replace.
+    let mut created: Option<(u64, u64)> = None;
+    let mut files = cycle(args, color, &mut created);
     loop {
         // Watch the folders of the mapping and of every file it uses, so a
         // file that is replaced, briefly missing, or newly `use`d is seen.
@@ -99,8 +103,15 @@ pub fn run(args: &Args, color: bool) -> Result<Status, Error> {
                 break;
             }
         }
-        files = cycle(args, color);
+        files = cycle(args, color, &mut created);
     }
+}
+
+fn identity(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(path)
+        .ok()
+        .map(|m| (m.dev(), m.ino()))
 }
 
 fn folder_of(path: &Path) -> PathBuf {
@@ -118,7 +129,7 @@ fn concerns(path: &Path, files: &[PathBuf]) -> bool {
 
 /// One check (and conversion); returns the files to watch: the mapping and
 /// every file it uses, as far as they could be read.
-fn cycle(args: &Args, color: bool) -> Vec<PathBuf> {
+fn cycle(args: &Args, color: bool, created: &mut Option<(u64, u64)>) -> Vec<PathBuf> {
     if std::io::stdout().is_terminal() {
         print!("\x1b[2J\x1b[H");
     }
@@ -156,25 +167,46 @@ fn cycle(args: &Args, color: bool) -> Vec<PathBuf> {
             color,
             false,
         ),
-        Some(dst) => super::run::run(
-            &super::run::Args {
-                source: args.source.clone(),
-                dst: dst.clone(),
-                max_shard_size: None,
-                no_extras: false,
-                force: true,
-                quiet: true,
-                jobs: None,
-                verify: args.verify.clone(),
-                verify_options: args.verify_options.clone(),
-            },
-            color,
-        )
-        .inspect(|s| {
-            if *s == Status::Ok && args.verify.is_none() {
-                println!("ok: converted into {}", dst.display());
+        Some(dst) => {
+            // Replace DST only if it is what this watch wrote; anything else
+            // there (a file the user put back, another run's output) is kept.
+            let now = identity(dst);
+            if now.is_some() && now != *created {
+                print_error(
+                    &Error::Destination {
+                        path: dst.clone(),
+                        problem: "exists, and this watch did not write it; watch replaces only its own output (remove it or choose another DST)".into(),
+                    },
+                    color,
+                );
+                return files;
             }
-        }),
+            let result = super::run::run(
+                &super::run::Args {
+                    source: args.source.clone(),
+                    dst: dst.clone(),
+                    max_shard_size: None,
+                    no_extras: false,
+                    force: now.is_some(),
+                    quiet: true,
+                    jobs: None,
+                    verify: args.verify.clone(),
+                    verify_options: args.verify_options.clone(),
+                },
+                color,
+            )
+            .inspect(|s| {
+                if *s == Status::Ok && args.verify.is_none() {
+                    println!("ok: converted into {}", dst.display());
+                }
+            });
+            // What the run wrote there (a failed verification still wrote it).
+            let after = identity(dst);
+            if after != now {
+                *created = after;
+            }
+            result
+        }
     };
     if let Err(e) = result {
         print_error(&e, color);

@@ -41,6 +41,19 @@ pub fn parent_of(path: &Path) -> PathBuf {
     crate::checkpoint::header::parent_dir(path)
 }
 
+/// The length of `text` written as a JSON string, quotes included (as
+/// serde_json writes it), without writing it.
+pub fn json_string_len(text: &str) -> u64 {
+    2 + text
+        .chars()
+        .map(|c| match c {
+            '"' | '\\' | '\n' | '\t' | '\r' | '\u{8}' | '\u{c}' => 2,
+            c if (c as u32) < 0x20 => 6,
+            c => c.len_utf8() as u64,
+        })
+        .sum::<u64>()
+}
+
 impl Layout {
     /// Lays out the plan's targets; with `max_shard`, into HF-style shards.
     pub fn new(plan: &Plan, metadata: &BTreeMap<String, String>, max_shard: Option<u64>) -> Layout {
@@ -172,5 +185,28 @@ impl OutFile {
         out.extend((text.len() as u64).to_le_bytes());
         out.extend(text.as_bytes());
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn json_string_len_is_what_serde_json_writes() {
+        for text in [
+            "",
+            "a.b",
+            "q\"uote",
+            "back\\slash",
+            "new\nline",
+            "\u{1}\u{1f}\u{7f}",
+            "größe",
+            "\u{8}\u{c}",
+        ] {
+            assert_eq!(
+                super::json_string_len(text),
+                serde_json::to_string(text).unwrap().len() as u64,
+                "{text:?}"
+            );
+        }
     }
 }

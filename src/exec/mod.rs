@@ -7,7 +7,9 @@
 //! when complete and flushed.
 
 pub mod convert;
+pub mod dest;
 pub mod eval;
+pub mod guard;
 pub mod layout;
 mod transpose;
 
@@ -37,6 +39,9 @@ pub struct Options {
     pub extras: bool,
     /// `__metadata__` entries to add (mapping name and hash).
     pub metadata: BTreeMap<String, String>,
+    /// Inputs besides the source that the destination must not be, hold or
+    /// lie inside: the mapping, the files it uses, the config, a reference.
+    pub protected: Vec<dest::Protected>,
 }
 
 /// Progress and cancellation shared with the command layer.
@@ -113,6 +118,8 @@ impl Fault {
 
 /// Memory-mapped source shards.
 struct Sources {
+    /// The shards' paths, for messages.
+    paths: Vec<PathBuf>,
     files: Vec<File>,
     maps: Vec<Mmap>,
     /// (shard, start, end) of every tensor.
@@ -134,6 +141,7 @@ fn map_sources(checkpoint: &Checkpoint) -> Result<Sources> {
         .map(|t| (t.shard, t.offset as usize, (t.offset + t.nbytes) as usize))
         .collect();
     Ok(Sources {
+        paths: checkpoint.shards.iter().map(|s| s.path.clone()).collect(),
         files,
         maps,
         ranges,
@@ -149,50 +157,43 @@ struct TempGuard {
 impl Drop for TempGuard {
     fn drop(&mut self) {
         if !self.committed {
-            let _ = if self.path.is_dir() {
-                fs::remove_dir_all(&self.path)
-            } else {
-                fs::remove_file(&self.path)
-            };
+            let _ = dest::remove_any(&self.path);
         }
     }
 }
 
-/// Checks that `dst` can be written: not inside the source, parent exists,
-/// not existing unless `force`.
-pub fn check_destination(src: &Checkpoint, src_path: &Path, dst: &Path, force: bool) -> Result<()> {
-    let parent = layout::parent_of(dst);
-    if !parent.is_dir() {
-        return Err(Error::Usage(format!(
-            "{}: the destination's parent folder does not exist or is not a folder",
-            dst.display()
-        )));
-    }
-    let canon_parent = fs::canonicalize(&parent).map_err(|e| Error::io(&parent, e))?;
-    let canon_dst = canon_parent.join(dst.file_name().unwrap_or_default());
-    let mut src_paths: Vec<PathBuf> = src.shards.iter().map(|s| s.path.clone()).collect();
-    src_paths.push(src_path.to_path_buf());
+/// The inputs a run must not write over: every source shard, the source as
+/// given, its folder when it is one, and `extra` (the mapping, config...).
+pub fn protected_inputs(
+    src: &Checkpoint,
+    src_path: &Path,
+    extra: &[dest::Protected],
+) -> Vec<dest::Protected> {
+    // The source as given first: what a refusal names when it holds several.
+    let mut all = vec![dest::Protected::new(src_path, "the source")];
     if src_path.is_dir() {
-        src_paths.push(src.dir.clone());
+        all.push(dest::Protected::new(&src.dir, "the source folder"));
     }
-    for p in src_paths {
-        if let Ok(canon_src) = fs::canonicalize(&p) {
-            let src_is_dir = canon_src.is_dir();
-            if canon_dst == canon_src || (src_is_dir && canon_dst.starts_with(&canon_src)) {
-                return Err(Error::Usage(format!(
-                    "{}: the destination is the source or inside it",
-                    dst.display()
-                )));
-            }
-        }
-    }
-    if dst.exists() && !force {
-        return Err(Error::Usage(format!(
-            "{}: already exists (use --force to replace it)",
-            dst.display()
-        )));
-    }
-    Ok(())
+    all.extend(
+        src.shards
+            .iter()
+            .map(|s| dest::Protected::new(&s.path, "a source shard")),
+    );
+    all.extend(extra.iter().cloned());
+    all
+}
+
+/// Checks that `dst` can be written (see [`dest`]): nothing that is, holds or
+/// lies inside an input, and an existing destination only with `force` and
+/// only when it is a previous wmap output or an empty folder.
+pub fn check_destination(
+    src: &Checkpoint,
+    src_path: &Path,
+    dst: &Path,
+    force: bool,
+    extra: &[dest::Protected],
+) -> Result<()> {
+    dest::vet(dst, &protected_inputs(src, src_path, extra), force)
 }
 
 /// Runs `plan` on `checkpoint`, writing `dst` atomically.
@@ -204,7 +205,10 @@ pub fn run(
     options: &Options,
     control: &Control,
 ) -> Result<Report> {
-    check_destination(checkpoint, src_path, dst, options.force)?;
+    for line in dest::recover(dst) {
+        eprintln!("note: {line}");
+    }
+    check_destination(checkpoint, src_path, dst, options.force, &options.protected)?;
     let single_file = dst.extension().is_some_and(|e| e == "safetensors");
     let mut metadata = checkpoint.metadata();
     metadata.extend(options.metadata.clone());
@@ -217,18 +221,50 @@ pub fn run(
             options.max_shard_size
         },
     );
+    for file in &layout.files {
+        let len = file.header_bytes().len() as u64 - 8;
+        let limit = crate::checkpoint::header::MAX_HEADER_LEN;
+        if len > limit {
+            return Err(Error::Failed(format!(
+                "{}: the header of `{}` would take {len} bytes, more than the {limit} that safetensors readers accept (the source's metadata is copied into it); nothing was written",
+                dst.display(),
+                file.name
+            )));
+        }
+    }
+    let shard_paths: Vec<PathBuf> = checkpoint.shards.iter().map(|s| s.path.clone()).collect();
+    let before = guard::Snapshot::of(&shard_paths);
     let sources = map_sources(checkpoint)?;
 
     let parent = layout::parent_of(dst);
-    let base = dst
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_else(|| "out".into());
-    let temp = parent.join(format!(".{base}.wmap-tmp-{}", std::process::id()));
+    let temp = dest::unique_beside(dst, "tmp");
     let mut guard = TempGuard {
         path: temp.clone(),
         committed: false,
     };
+    // Everything this run may create under `temp`, for the SIGBUS handler.
+    let planned: Vec<PathBuf> = if single_file {
+        vec![temp.clone()]
+    } else {
+        let mut names: Vec<String> = layout.files.iter().map(|f| f.name.clone()).collect();
+        names.push("model.safetensors.index.json".into());
+        if options.extras {
+            if let Ok(entries) = fs::read_dir(&checkpoint.dir) {
+                names.extend(
+                    entries
+                        .flatten()
+                        .map(|e| e.file_name().to_string_lossy().to_string())
+                        .filter(|n| is_extra(n)),
+                );
+            }
+        }
+        names.iter().map(|n| temp.join(n)).collect()
+    };
+    let armed = guard::Armed::new(
+        &shard_paths,
+        &planned,
+        (!single_file).then_some(temp.as_path()),
+    );
     let mut report = Report::default();
     if single_file {
         let file = &layout.files[0];
@@ -250,10 +286,15 @@ pub fn run(
         }
         sync_dir(&temp)?;
     }
+    drop(armed);
     if control.cancel.load(Ordering::SeqCst) {
         return Err(Error::Interrupted);
     }
-    replace(&temp, dst, options.force)?;
+    // A source replaced or rewritten during the run: its output is not one checkpoint.
+    before.unchanged(&shard_paths)?;
+    // The destination may have changed while the run was writing.
+    check_destination(checkpoint, src_path, dst, options.force, &options.protected)?;
+    replace(&temp, dst)?;
     guard.committed = true;
     sync_dir(&parent)?;
     report.bytes = layout.files.iter().map(|f| f.data_len).sum();
@@ -265,24 +306,21 @@ pub fn run(
     Ok(report)
 }
 
-/// Renames `temp` to `dst`; an existing `dst` (with `force`) is moved aside
-/// first and removed only after the new one is in place.
-fn replace(temp: &Path, dst: &Path, force: bool) -> Result<()> {
-    if force && (dst.exists() || dst.is_symlink()) {
-        let aside = temp.with_extension("old");
+/// Renames `temp` to `dst`; an existing `dst` (already vetted) is moved
+/// aside under a name of this run's own first, and removed only after the
+/// new one is in place.
+fn replace(temp: &Path, dst: &Path) -> Result<()> {
+    if fs::symlink_metadata(dst).is_ok() {
+        let aside = dest::unique_beside(dst, "old");
         fs::rename(dst, &aside).map_err(|e| Error::io(dst, e))?;
-        if let Err(e) = fs::rename(temp, dst) {
-            let _ = fs::rename(&aside, dst);
+        if let Err(e) = dest::rename_new(temp, dst) {
+            let _ = dest::rename_new(&aside, dst);
             return Err(Error::io(dst, e));
         }
-        let _ = if aside.is_dir() {
-            fs::remove_dir_all(&aside)
-        } else {
-            fs::remove_file(&aside)
-        };
+        let _ = dest::remove_any(&aside);
         return Ok(());
     }
-    fs::rename(temp, dst).map_err(|e| Error::io(dst, e))
+    dest::rename_new(temp, dst).map_err(|e| Error::io(dst, e))
 }
 
 fn sync_dir(dir: &Path) -> Result<()> {
@@ -469,7 +507,14 @@ fn write_file(
     // the kernel's writeback.
     let write = |offset: u64, len: u64, op: &dyn Fn() -> std::io::Result<()>| -> Result<()> {
         let taken = turn.lock().unwrap_or_else(|e| e.into_inner());
-        op().map_err(|e| Error::io(path, e))?;
+        op().map_err(|e| {
+            if e.raw_os_error() == Some(libc::EFAULT) {
+                // The kernel could not read the mapped source: it shrank.
+                truncated(&sources.paths)
+            } else {
+                Error::io(path, e)
+            }
+        })?;
         drop(taken);
         start_writeback(&out, offset, len);
         Ok(())
@@ -544,8 +589,20 @@ fn write_file(
     Ok(overflows)
 }
 
+/// The error for a source that shrank while it was read.
+fn truncated(paths: &[PathBuf]) -> Error {
+    let shown: Vec<String> = paths
+        .iter()
+        .map(|p| crate::text::printable(&p.display().to_string()).into_owned())
+        .collect();
+    Error::Failed(format!(
+        "a source file was truncated while wmap read it ({}); the run stopped and nothing was written",
+        shown.join(", ")
+    ))
+}
+
 /// Files beside the weights that belong with a converted checkpoint.
-fn is_extra(name: &str) -> bool {
+pub(crate) fn is_extra(name: &str) -> bool {
     if name.ends_with(".safetensors") || name.ends_with(".safetensors.index.json") {
         return false;
     }

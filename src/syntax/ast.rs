@@ -170,7 +170,7 @@ impl Pattern {
         let mut out = String::new();
         for part in &self.parts {
             match part {
-                PatternPart::Text(t) => out.push_str(t),
+                PatternPart::Text(t) => out.push_str(&super::format::pattern_literal(t)),
                 PatternPart::Capture(c) => out.push_str(&c.display()),
             }
         }

@@ -28,6 +28,39 @@ pub fn quote(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
+/// Literal text as it is written inside a pattern, so that the pattern
+/// matches exactly `text`: `\\`, `\"`, `{{` and `}}` for the characters the
+/// language gives a meaning, and `\n`, `\t`, `\r`, `\u{HEX}` for control
+/// characters (a pattern is one line).
+pub fn pattern_literal(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '{' => out.push_str("{{"),
+            '}' => out.push_str("}}"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A pattern whose body is already in pattern syntax (captures and
+/// [`pattern_literal`] text), quoted.
+pub fn quote_pattern(body: &str) -> String {
+    format!("\"{body}\"")
+}
+
+/// A pattern that matches exactly the name `name`.
+pub fn quote_name(name: &str) -> String {
+    quote_pattern(&pattern_literal(name))
+}
+
 /// Formats a whole file, or returns `None` when it does not parse (the
 /// caller reports the syntax error through the normal path).
 pub fn format(text: &str) -> Option<String> {

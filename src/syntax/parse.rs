@@ -216,7 +216,15 @@ impl Builder {
         let mut parts = Vec::new();
         for part in pair.into_inner() {
             match part.as_rule() {
-                Rule::pattern_text => parts.push(PatternPart::Text(unescape(part.as_str()))),
+                Rule::pattern_text => {
+                    let text = unescape_pattern(part.as_str());
+                    // Adjacent texts (`a{{b`) are one part, as before.
+                    if let Some(PatternPart::Text(prev)) = parts.last_mut() {
+                        prev.push_str(&text);
+                    } else {
+                        parts.push(PatternPart::Text(text));
+                    }
+                }
                 Rule::capture => parts.push(PatternPart::Capture(self.capture(part))),
                 other => unreachable!("not a pattern part: {other:?}"),
             }
@@ -459,6 +467,59 @@ fn unescape(raw: &str) -> String {
             }
         }
         out.push(c);
+    }
+    out
+}
+
+/// Resolves the escapes of pattern text: `{{`, `}}`, `\"`, `\\`, `\n`,
+/// `\t`, `\r`, `\u{HEX}`; any other backslash stays, as in strings.
+fn unescape_pattern(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    let mut rest = raw;
+    while let Some(c) = rest.chars().next() {
+        let mut advance = c.len_utf8();
+        match c {
+            '{' | '}' if rest[1..].starts_with(c) => {
+                out.push(c);
+                advance = 2;
+            }
+            '\\' => match rest[1..].chars().next() {
+                Some(e @ ('"' | '\\')) => {
+                    out.push(e);
+                    advance = 2;
+                }
+                Some('n') => {
+                    out.push('\n');
+                    advance = 2;
+                }
+                Some('t') => {
+                    out.push('\t');
+                    advance = 2;
+                }
+                Some('r') => {
+                    out.push('\r');
+                    advance = 2;
+                }
+                Some('u') => {
+                    let code = rest[2..]
+                        .strip_prefix('{')
+                        .and_then(|r| r.split_once('}'))
+                        .filter(|(hex, _)| (1..=6).contains(&hex.len()))
+                        .and_then(|(hex, _)| Some((hex.len(), u32::from_str_radix(hex, 16).ok()?)))
+                        .and_then(|(n, v)| Some((n, char::from_u32(v)?)));
+                    match code {
+                        Some((n, ch)) => {
+                            out.push(ch);
+                            advance = 2 + n + 2;
+                        }
+                        None => out.push('\\'),
+                    }
+                }
+                _ => out.push('\\'),
+            },
+            c => out.push(c),
+        }
+        rest = &rest[advance..];
     }
     out
 }

@@ -32,6 +32,10 @@ impl BertConfig {
                 });
             }
         }
+        let dim = c.usize("hidden_size")?;
+        let heads = c.usize("num_attention_heads")?;
+        super::hf::check_heads(c, "hidden_size", dim, "num_attention_heads", heads)?;
+        super::hf::check_layers(c, "num_hidden_layers", c.usize("num_hidden_layers")?)?;
         Ok(BertConfig {
             vocab: c.usize("vocab_size")?,
             positions: c.usize("max_position_embeddings")?,
@@ -42,6 +46,31 @@ impl BertConfig {
             inner: c.usize("intermediate_size")?,
             eps: c.opt_f64("layer_norm_eps")?.unwrap_or(1e-12),
         })
+    }
+
+    /// The tensors [`BertConfig::init`] makes, without making them.
+    pub fn expected(&self) -> Vec<super::Expected> {
+        let mut w = super::SpecWriter::default();
+        w.embedding("embeddings.word_embeddings", self.vocab, self.dim);
+        w.embedding("embeddings.position_embeddings", self.positions, self.dim);
+        w.embedding(
+            "embeddings.token_type_embeddings",
+            self.type_vocab,
+            self.dim,
+        );
+        w.layer_norm("embeddings.layer_norm", self.dim);
+        for i in 0..self.layers {
+            let l = format!("layers.{i}");
+            for p in ["query", "key", "value", "output"] {
+                w.linear(&format!("{l}.attention.{p}"), self.dim, self.dim, true);
+            }
+            w.layer_norm(&format!("{l}.attention_norm"), self.dim);
+            w.linear(&format!("{l}.intermediate"), self.dim, self.inner, true);
+            w.linear(&format!("{l}.output"), self.inner, self.dim, true);
+            w.layer_norm(&format!("{l}.output_norm"), self.dim);
+        }
+        w.linear("pooler", self.dim, self.dim, true);
+        w.finish()
     }
 
     pub fn init(&self, device: &Device) -> Bert {

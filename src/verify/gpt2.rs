@@ -25,15 +25,38 @@ pub struct Gpt2Config {
 impl Gpt2Config {
     pub fn from_hf(c: &HfConfig) -> Result<Gpt2Config> {
         let dim = c.usize("n_embd")?;
+        let heads = c.usize("n_head")?;
+        super::hf::check_heads(c, "n_embd", dim, "n_head", heads)?;
+        let layers = c.usize("n_layer")?;
+        super::hf::check_layers(c, "n_layer", layers)?;
         Ok(Gpt2Config {
             vocab: c.usize("vocab_size")?,
             positions: c.usize("n_positions")?,
             dim,
-            layers: c.usize("n_layer")?,
-            heads: c.usize("n_head")?,
+            layers,
+            heads,
             inner: c.opt_usize("n_inner")?.unwrap_or(4 * dim),
             eps: c.opt_f64("layer_norm_epsilon")?.unwrap_or(1e-5),
         })
+    }
+
+    /// The tensors [`Gpt2Config::init`] makes, without making them.
+    pub fn expected(&self) -> Vec<super::Expected> {
+        let mut w = super::SpecWriter::default();
+        w.embedding("wte", self.vocab, self.dim);
+        w.embedding("wpe", self.positions, self.dim);
+        for i in 0..self.layers {
+            let b = format!("blocks.{i}");
+            w.layer_norm(&format!("{b}.ln_1"), self.dim);
+            for p in ["query", "key", "value", "out"] {
+                w.linear(&format!("{b}.attn.{p}"), self.dim, self.dim, true);
+            }
+            w.layer_norm(&format!("{b}.ln_2"), self.dim);
+            w.linear(&format!("{b}.mlp.fc"), self.dim, self.inner, true);
+            w.linear(&format!("{b}.mlp.proj"), self.inner, self.dim, true);
+        }
+        w.layer_norm("ln_f", self.dim);
+        w.finish()
     }
 
     pub fn init(&self, device: &Device) -> Gpt2 {

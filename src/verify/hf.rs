@@ -204,3 +204,32 @@ impl Rope {
         }
     }
 }
+
+/// The most layers a config may give: no model has a thousand; past this a
+/// config would make the spec itself unbounded work.
+pub const MAX_LAYERS: usize = 100_000;
+
+pub fn check_layers(c: &HfConfig, key: &str, layers: usize) -> Result<()> {
+    if layers > MAX_LAYERS {
+        return Err(c.bad(format!(
+            "`{key}` is {layers}; wmap builds models of at most {MAX_LAYERS} layers"
+        )));
+    }
+    Ok(())
+}
+
+/// Attention splits `dim` into `heads` heads of equal width.
+pub fn check_heads(
+    c: &HfConfig,
+    dim_key: &str,
+    dim: usize,
+    heads_key: &str,
+    heads: usize,
+) -> Result<()> {
+    if heads == 0 || dim % heads != 0 {
+        return Err(c.bad(format!(
+            "`{dim_key}` {dim} is not a multiple of `{heads_key}` {heads}"
+        )));
+    }
+    Ok(())
+}

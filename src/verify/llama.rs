@@ -51,13 +51,31 @@ impl LlamaConfig {
             }
         }
         let model_type = c.opt_str("model_type")?.unwrap_or("llama");
+        let kv_heads = c.opt_usize("num_key_value_heads")?.unwrap_or(heads);
+        if kv_heads == 0 || heads % kv_heads != 0 {
+            return Err(Error::BadConfig {
+                path: c.path.clone(),
+                problem: format!(
+                    "num_attention_heads {heads} is not a multiple of num_key_value_heads {kv_heads}"
+                ),
+            });
+        }
+        let head_dim = c.opt_usize("head_dim")?.unwrap_or(dim / heads);
+        if head_dim == 0 || head_dim % 2 != 0 || head_dim > 1 << 16 {
+            return Err(Error::BadConfig {
+                path: c.path.clone(),
+                problem: format!("head_dim {head_dim} must be even, from 2 to 65536 (rotary embeddings pair its halves)"),
+            });
+        }
+        let layers = c.usize("num_hidden_layers")?;
+        super::hf::check_layers(c, "num_hidden_layers", layers)?;
         Ok(LlamaConfig {
             vocab: c.usize("vocab_size")?,
             dim,
-            layers: c.usize("num_hidden_layers")?,
+            layers,
             heads,
-            kv_heads: c.opt_usize("num_key_value_heads")?.unwrap_or(heads),
-            head_dim: c.opt_usize("head_dim")?.unwrap_or(dim / heads),
+            kv_heads,
+            head_dim,
             inner: c.usize("intermediate_size")?,
             eps: c.opt_f64("rms_norm_eps")?.unwrap_or(1e-6),
             // Qwen2 always has q/k/v biases; Llama has them when attention_bias is set.
@@ -67,6 +85,43 @@ impl LlamaConfig {
             tied: c.opt_bool("tie_word_embeddings")?.unwrap_or(false),
             rope: c.rope()?,
         })
+    }
+
+    /// The tensors [`LlamaConfig::init`] makes, without making them.
+    pub fn expected(&self) -> Vec<super::Expected> {
+        let mut w = super::SpecWriter::default();
+        let (q_out, kv_out) = (
+            self.heads.saturating_mul(self.head_dim),
+            self.kv_heads.saturating_mul(self.head_dim),
+        );
+        w.embedding("tok_embeddings", self.vocab, self.dim);
+        for i in 0..self.layers {
+            let l = format!("layers.{i}");
+            w.rms_norm(&format!("{l}.attention_norm"), self.dim);
+            w.linear(&format!("{l}.attention.wq"), self.dim, q_out, self.qkv_bias);
+            w.linear(
+                &format!("{l}.attention.wk"),
+                self.dim,
+                kv_out,
+                self.qkv_bias,
+            );
+            w.linear(
+                &format!("{l}.attention.wv"),
+                self.dim,
+                kv_out,
+                self.qkv_bias,
+            );
+            w.linear(&format!("{l}.attention.wo"), q_out, self.dim, false);
+            w.rms_norm(&format!("{l}.ffn_norm"), self.dim);
+            w.linear(&format!("{l}.feed_forward.w1"), self.dim, self.inner, false);
+            w.linear(&format!("{l}.feed_forward.w2"), self.inner, self.dim, false);
+            w.linear(&format!("{l}.feed_forward.w3"), self.dim, self.inner, false);
+        }
+        w.rms_norm("norm", self.dim);
+        if !self.tied {
+            w.linear("output", self.dim, self.vocab, false);
+        }
+        w.finish()
     }
 
     pub fn init(&self, device: &Device) -> Llama {

@@ -127,6 +127,7 @@ impl Model {
     /// naming them. Floating weights of any dtype are computed in f32.
     pub fn load(kind: ModelKind, weights: &Weights, device: &Device) -> Result<Model> {
         let config = HfConfig::load(&weights.config)?;
+        fits_weights(kind, &config, weights)?;
         match kind {
             ModelKind::Gpt2 => {
                 let m = gpt2::Gpt2Config::from_hf(&config)?.init(device);
@@ -253,43 +254,121 @@ pub struct Expected {
     pub dtype: String,
 }
 
+/// The parameter names and shapes of burn's modules, written out from a
+/// model's config instead of read off a built model, so that nothing of
+/// the model's size is allocated. (A unit test below compares every model's
+/// list with what burn builds.)
+#[derive(Default)]
+pub(crate) struct SpecWriter {
+    out: Vec<Expected>,
+}
+
+impl SpecWriter {
+    fn push(&mut self, name: String, shape: &[usize]) {
+        self.out.push(Expected {
+            name,
+            shape: shape.iter().map(|&d| d as u64).collect(),
+            dtype: "f32".into(),
+        });
+    }
+
+    /// burn's `Linear`: `weight` `[in, out]`, `bias` `[out]`.
+    pub(crate) fn linear(&mut self, path: &str, input: usize, output: usize, bias: bool) {
+        self.push(format!("{path}.weight"), &[input, output]);
+        if bias {
+            self.push(format!("{path}.bias"), &[output]);
+        }
+    }
+
+    /// burn's `Embedding`: `weight` `[n, dim]`.
+    pub(crate) fn embedding(&mut self, path: &str, n: usize, dim: usize) {
+        self.push(format!("{path}.weight"), &[n, dim]);
+    }
+
+    /// burn's `LayerNorm`: `gamma`, `beta` `[dim]`.
+    pub(crate) fn layer_norm(&mut self, path: &str, dim: usize) {
+        self.push(format!("{path}.gamma"), &[dim]);
+        self.push(format!("{path}.beta"), &[dim]);
+    }
+
+    /// burn's `RmsNorm`: `gamma` `[dim]`.
+    pub(crate) fn rms_norm(&mut self, path: &str, dim: usize) {
+        self.push(format!("{path}.gamma"), &[dim]);
+    }
+
+    pub(crate) fn finish(mut self) -> Vec<Expected> {
+        self.out.sort();
+        self.out
+    }
+}
+
+/// The most parameters a config may describe (2^40, about 1.1 trillion):
+/// past it a config is a mistake or an attack, not a model.
+pub const MAX_PARAMS: u128 = 1 << 40;
+
+/// The number of parameters of `tensors`, refused past [`MAX_PARAMS`].
+fn count_params(tensors: &[Expected], config: &Path) -> Result<u128> {
+    let mut total: u128 = 0;
+    for t in tensors {
+        let n = t
+            .shape
+            .iter()
+            .try_fold(1u128, |a, &d| a.checked_mul(d as u128))
+            .unwrap_or(u128::MAX);
+        total = total.saturating_add(n);
+    }
+    if total > MAX_PARAMS {
+        return Err(Error::BadConfig {
+            path: config.to_path_buf(),
+            problem: format!(
+                "it describes a model of {total} parameters, more than the {MAX_PARAMS} wmap builds; check its sizes"
+            ),
+        });
+    }
+    Ok(total)
+}
+
 /// The tensors the model of `kind` built from `config` expects, sorted by
-/// name, without loading any weights (burn initialises parameters lazily,
-/// so nothing of the model's size is allocated).
+/// name. Nothing of the model's size is allocated: the list is written out
+/// from the config (see [`SpecWriter`]).
 pub fn spec(kind: ModelKind, config: &Path) -> Result<Vec<Expected>> {
-    let config = HfConfig::load(config)?;
-    #[allow(deprecated)] // ndarray: see Backend::device
-    let device = Device::ndarray();
-    let tensors = match kind {
-        ModelKind::Gpt2 => gpt2::Gpt2Config::from_hf(&config)?
-            .init(&device)
-            .collect(None, None, false),
-        ModelKind::Bert => bert::BertConfig::from_hf(&config)?
-            .init(&device)
-            .collect(None, None, false),
-        ModelKind::Llama => llama::LlamaConfig::from_hf(&config)?
-            .init(&device)
-            .collect(None, None, false),
-    };
-    let mut out: Vec<Expected> = tensors
-        .into_iter()
-        .map(|t| Expected {
-            name: t.name.clone(),
-            shape: t.shape.iter().map(|&d| d as u64).collect(),
-            dtype: match t.dtype {
-                BurnDType::F64 => "f64",
-                BurnDType::F32 => "f32",
-                BurnDType::F16 => "f16",
-                BurnDType::BF16 => "bf16",
-                BurnDType::I64 => "i64",
-                BurnDType::I32 => "i32",
-                _ => "other",
-            }
-            .to_string(),
-        })
-        .collect();
-    out.sort();
-    Ok(out)
+    let hf = HfConfig::load(config)?;
+    let tensors = expected(kind, &hf)?;
+    count_params(&tensors, config)?;
+    Ok(tensors)
+}
+
+fn expected(kind: ModelKind, config: &HfConfig) -> Result<Vec<Expected>> {
+    Ok(match kind {
+        ModelKind::Gpt2 => gpt2::Gpt2Config::from_hf(config)?.expected(),
+        ModelKind::Bert => bert::BertConfig::from_hf(config)?.expected(),
+        ModelKind::Llama => llama::LlamaConfig::from_hf(config)?.expected(),
+    })
+}
+
+/// Before a model is built: the parameters its config describes must be no
+/// more than the weights hold (with room for a tied head), so that a config
+/// with absurd sizes is an error, not an allocation of all memory.
+fn fits_weights(kind: ModelKind, config: &HfConfig, weights: &Weights) -> Result<()> {
+    let tensors = expected(kind, config)?;
+    let params = count_params(&tensors, &weights.config)?;
+    let mut held: u128 = 0;
+    for file in &weights.files {
+        let (_, infos) = read_header(file, 0)?;
+        held += infos.iter().map(|t| t.numel() as u128).sum::<u128>();
+    }
+    // Every parameter must come from the weights; the slack covers nothing
+    // real and only keeps tiny models from being refused over rounding.
+    if params > held + (1 << 20) {
+        return Err(Error::BadConfig {
+            path: weights.config.clone(),
+            problem: format!(
+                "it describes {params} parameters for `{}`, but the weights hold only {held}; check the config's sizes",
+                kind.name()
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// A reference file made by transformers: inputs and expected outputs.
@@ -486,4 +565,65 @@ pub fn compare(model: &Model, reference: &Reference) -> Result<Vec<Comparison>> 
         }
     }
     Ok(all)
+}
+
+#[cfg(test)]
+mod spec_tests {
+    use super::*;
+
+    /// What burn itself builds from `config`: the list [`spec`] must equal.
+    fn built(kind: ModelKind, config: &HfConfig) -> Vec<Expected> {
+        #[allow(deprecated)] // ndarray: see Backend::device
+        let device = Device::ndarray();
+        let tensors = match kind {
+            ModelKind::Gpt2 => gpt2::Gpt2Config::from_hf(config)
+                .unwrap()
+                .init(&device)
+                .collect(None, None, false),
+            ModelKind::Bert => bert::BertConfig::from_hf(config)
+                .unwrap()
+                .init(&device)
+                .collect(None, None, false),
+            ModelKind::Llama => llama::LlamaConfig::from_hf(config)
+                .unwrap()
+                .init(&device)
+                .collect(None, None, false),
+        };
+        let mut out: Vec<Expected> = tensors
+            .into_iter()
+            .map(|t| Expected {
+                name: t.name.clone(),
+                shape: t.shape.iter().map(|&d| d as u64).collect(),
+                dtype: match t.dtype {
+                    BurnDType::F32 => "f32".to_string(),
+                    other => format!("{other:?}"),
+                },
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn the_spec_written_from_a_config_is_what_burn_builds() {
+        let cases = [
+            (ModelKind::Gpt2, "gpt2"),
+            (ModelKind::Bert, "bert"),
+            (ModelKind::Llama, "llama_gqa"),
+            (ModelKind::Llama, "llama_tied"),
+            (ModelKind::Llama, "llama3_rope"),
+            (ModelKind::Llama, "mistral"),
+            (ModelKind::Llama, "qwen2"),
+        ];
+        for (kind, fixture) in cases {
+            let path = std::path::PathBuf::from(format!(
+                "{}/tests/fixtures/models/{fixture}/config.json",
+                env!("CARGO_MANIFEST_DIR")
+            ));
+            let config = HfConfig::load(&path).unwrap();
+            let from_burn = built(kind, &config);
+            assert!(!from_burn.is_empty());
+            assert_eq!(spec(kind, &path).unwrap(), from_burn, "{fixture}");
+        }
+    }
 }
