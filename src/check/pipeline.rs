@@ -577,13 +577,13 @@ impl Pipelines<'_> {
         let sizes: Vec<u64> = match (slots[1], slots[2]) {
             (Some(parts), None) => {
                 let parts = self.int(parts, scope, out)?;
-                if parts as u64 > super::MAX_VALUES_PER_OP {
-                    out.push(Diagnostic::LimitExceeded {
-                        span: call.span,
-                        what: crate::diagnostics::Limit::ValuesFromOneOp,
-                        found: parts as u64,
-                        limit: super::MAX_VALUES_PER_OP,
-                    });
+                if parts > super::MAX_VALUES_PER_OP as i64 {
+                    out.push(Self::too_much(
+                        call,
+                        crate::diagnostics::Limit::ValuesFromOneOp,
+                        parts as u64,
+                        super::MAX_VALUES_PER_OP,
+                    ));
                     return None;
                 }
                 if parts <= 0 || dim % parts as u64 != 0 {
@@ -860,6 +860,21 @@ impl Pipelines<'_> {
         Some(result)
     }
 
+    /// `limit_exceeded` at `call`.
+    fn too_much(
+        call: &OpCall,
+        what: crate::diagnostics::Limit,
+        found: u64,
+        limit: u64,
+    ) -> Diagnostic {
+        Diagnostic::LimitExceeded {
+            span: call.span,
+            what,
+            found,
+            limit,
+        }
+    }
+
     fn unstack(
         &self,
         call: &OpCall,
@@ -883,24 +898,24 @@ impl Pipelines<'_> {
             };
             if let Some(&n) = axis.and_then(|a| first.shape.get(a)) {
                 if n > super::MAX_VALUES_PER_OP {
-                    out.push(Diagnostic::LimitExceeded {
-                        span: call.span,
-                        what: crate::diagnostics::Limit::ValuesFromOneOp,
-                        found: n,
-                        limit: super::MAX_VALUES_PER_OP,
-                    });
+                    out.push(Self::too_much(
+                        call,
+                        crate::diagnostics::Limit::ValuesFromOneOp,
+                        n,
+                        super::MAX_VALUES_PER_OP,
+                    ));
                     return None;
                 }
                 total = total.saturating_add(n);
             }
         }
         if total > super::MAX_TARGETS {
-            out.push(Diagnostic::LimitExceeded {
-                span: call.span,
-                what: crate::diagnostics::Limit::Targets,
-                found: total,
-                limit: super::MAX_TARGETS,
-            });
+            out.push(Self::too_much(
+                call,
+                crate::diagnostics::Limit::Targets,
+                total,
+                super::MAX_TARGETS,
+            ));
             return None;
         }
         let mut result = Vec::new();
@@ -932,21 +947,21 @@ impl Pipelines<'_> {
             }
             let n = first.shape[axis];
             if n > super::MAX_VALUES_PER_OP {
-                out.push(Diagnostic::LimitExceeded {
-                    span: call.span,
-                    what: crate::diagnostics::Limit::ValuesFromOneOp,
-                    found: n,
-                    limit: super::MAX_VALUES_PER_OP,
-                });
+                out.push(Self::too_much(
+                    call,
+                    crate::diagnostics::Limit::ValuesFromOneOp,
+                    n,
+                    super::MAX_VALUES_PER_OP,
+                ));
                 return None;
             }
             if result.len() as u64 + n > super::MAX_TARGETS {
-                out.push(Diagnostic::LimitExceeded {
-                    span: call.span,
-                    what: crate::diagnostics::Limit::Targets,
-                    found: result.len() as u64 + n,
-                    limit: super::MAX_TARGETS,
-                });
+                out.push(Self::too_much(
+                    call,
+                    crate::diagnostics::Limit::Targets,
+                    result.len() as u64 + n,
+                    super::MAX_TARGETS,
+                ));
                 return None;
             }
             if inst

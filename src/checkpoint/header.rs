@@ -587,15 +587,13 @@ mod tests {
     /// Writes a file with the given header text and `data` bytes of data, and
     /// returns the error message of reading it (or "ok").
     fn read(header: &str, data: usize) -> String {
-        let dir = std::env::temp_dir().join(format!("wmap-header-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join(format!("{:x}.safetensors", header.len() * 131 + data));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("read.safetensors");
         let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
         bytes.extend(header.as_bytes());
         bytes.resize(bytes.len() + data, 0);
         std::fs::write(&path, bytes).unwrap();
         let result = read_header(&path, 0);
-        std::fs::remove_file(&path).ok();
         match result {
             Ok(_) => "ok".into(),
             Err(e) => e.to_string(),

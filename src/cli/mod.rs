@@ -83,6 +83,19 @@ pub enum Command {
     Inspect(inspect::Args),
 }
 
+fn stop_on_signals() {
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // SAFETY: the action makes only async-signal-safe calls (write, _exit).
+        let _ = unsafe {
+            signal_hook::low_level::register(signal, || {
+                let message = b"\nwmap: interrupted; nothing was written\n";
+                libc::write(2, message.as_ptr().cast(), message.len());
+                libc::_exit(2);
+            })
+        };
+    }
+}
+
 /// Runs the command line; the exit code is 0 on success, 1 when the
 /// mapping has problems, 2 on usage or I/O errors.
 pub fn run<I, T>(args: I) -> ExitCode
@@ -98,6 +111,16 @@ where
         }
     };
     let color = common::use_color(cli.color);
+    // `run`, `watch` and `diff` end cleanly on a signal themselves (they have
+    // temporary output to remove); every other command writes at most one
+    // file, renamed into place with signals held back, so on Ctrl-C or
+    // SIGTERM it can stop at once: with a message and exit 2, as any error.
+    if !matches!(
+        cli.command,
+        Command::Run(_) | Command::Watch(_) | Command::Diff(_)
+    ) {
+        stop_on_signals();
+    }
     let status = match &cli.command {
         Command::Check(args) => check::run(args, color),
         Command::Plan(args) => plan::run(args, color),

@@ -51,7 +51,7 @@ pub fn run(args: &Args, color: bool) -> Result<Status, Error> {
     let mut watched_dirs: BTreeSet<PathBuf> = BTreeSet::new();
     // The identity (device, inode) of the DST this watch wrote last: the
     // only DST it will replace.
-    let mut created: Option<(u64, u64)> = None;
+    let mut created: Option<Identity> = None;
     let mut files = cycle(args, color, &mut created);
     loop {
         // Watch the folders of the mapping and of every file it uses, so a
@@ -107,11 +107,16 @@ pub fn run(args: &Args, color: bool) -> Result<Status, Error> {
     }
 }
 
-fn identity(path: &Path) -> Option<(u64, u64)> {
+/// What a file is, for telling this watch's output from anything put in its
+/// place: device and inode (an inode number can be reused at once by a new
+/// file, so with its change time and size too).
+type Identity = (u64, u64, i64, i64, u64);
+
+fn identity(path: &Path) -> Option<Identity> {
     use std::os::unix::fs::MetadataExt;
     std::fs::symlink_metadata(path)
         .ok()
-        .map(|m| (m.dev(), m.ino()))
+        .map(|m| (m.dev(), m.ino(), m.ctime(), m.ctime_nsec(), m.size()))
 }
 
 fn folder_of(path: &Path) -> PathBuf {
@@ -129,7 +134,7 @@ fn concerns(path: &Path, files: &[PathBuf]) -> bool {
 
 /// One check (and conversion); returns the files to watch: the mapping and
 /// every file it uses, as far as they could be read.
-fn cycle(args: &Args, color: bool, created: &mut Option<(u64, u64)>) -> Vec<PathBuf> {
+fn cycle(args: &Args, color: bool, created: &mut Option<Identity>) -> Vec<PathBuf> {
     if std::io::stdout().is_terminal() {
         print!("\x1b[2J\x1b[H");
     }

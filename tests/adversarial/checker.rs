@@ -572,3 +572,99 @@ fn verify_refuses_a_config_far_larger_than_its_weights_before_building() {
     );
     assert!(start.elapsed().as_secs() < 30);
 }
+
+mod property {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Characters names are made of: the ones the language, JSON and
+    /// terminals treat specially among ordinary ones.
+    fn name_char() -> impl Strategy<Value = char> {
+        prop::sample::select(vec![
+            'a', 'b', 'z', '0', '7', '.', '.', '_', '-', '{', '}', '"', '\\', '|', '$', ' ', '\n',
+            '\t', '\u{1}', '\u{7f}', 'é', 'ß', '中', '🙂',
+        ])
+    }
+
+    fn header() -> impl Strategy<Value = Vec<(String, DType, Vec<u64>)>> {
+        let tensor = (
+            prop::collection::vec(name_char(), 1..12)
+                .prop_map(|c| c.into_iter().collect::<String>()),
+            prop::sample::select(vec![
+                DType::F32,
+                DType::F16,
+                DType::BF16,
+                DType::I64,
+                DType::U8,
+            ]),
+            prop::collection::vec(0u64..4, 0..3),
+        );
+        prop::collection::vec(tensor, 1..8).prop_map(|mut ts| {
+            ts.sort_by(|a, b| a.0.cmp(&b.0));
+            ts.dedup_by(|a, b| a.0 == b.0);
+            ts.retain(|t| t.0 != "__metadata__");
+            ts
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        /// Random names and shapes, a rename with a random prefix or a cast:
+        /// `run` succeeds, and both readers read back exactly the names and
+        /// shapes the mapping says.
+        #[test]
+        fn every_output_reads_back_with_both_readers(
+            tensors in header(),
+            prefix in prop::collection::vec(name_char(), 0..6).prop_map(|c| c.into_iter().collect::<String>()),
+            cast in any::<bool>(),
+        ) {
+            prop_assume!(!tensors.is_empty());
+            let dir = tempfile::tempdir().unwrap();
+            let list: Vec<(String, DType, Vec<u64>, Vec<u8>)> = tensors
+                .iter()
+                .map(|(n, d, s)| {
+                    let bytes = d.size() as usize * s.iter().product::<u64>() as usize;
+                    (n.clone(), *d, s.clone(), (0..bytes).map(|i| i as u8).collect())
+                })
+                .collect();
+            write_safetensors(&dir.path().join("src.safetensors"), &list);
+            let target = wmap::syntax::format::pattern_literal(&prefix);
+            let ops = if cast { " | cast(f32)" } else { "" };
+            std::fs::write(
+                dir.path().join("m.wmap"),
+                format!("fallback \"{{n:**}}\"{ops} -> \"{target}{{n}}\"\n"),
+            )
+            .unwrap();
+            let out = wmap()
+                .current_dir(dir.path())
+                .args(["run", "m.wmap", "src.safetensors", "out.safetensors"])
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            prop_assert_eq!(out.status.code(), Some(0), "{}", stderr);
+            let bytes = std::fs::read(dir.path().join("out.safetensors")).unwrap();
+            let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+            let mut got: Vec<(String, Vec<usize>)> = st
+                .tensors()
+                .into_iter()
+                .map(|(n, v)| (n, v.shape().to_vec()))
+                .collect();
+            got.sort();
+            let mut want: Vec<(String, Vec<usize>)> = tensors
+                .iter()
+                .map(|(n, _, s)| (format!("{prefix}{n}"), s.iter().map(|&d| d as usize).collect()))
+                .collect();
+            want.sort();
+            prop_assert_eq!(got, want);
+            let inspect = wmap()
+                .current_dir(dir.path())
+                .args(["inspect", "--json", "out.safetensors"])
+                .output()
+                .unwrap();
+            prop_assert_eq!(inspect.status.code(), Some(0), "{}", String::from_utf8_lossy(&inspect.stderr));
+            let summary: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
+            prop_assert_eq!(summary["tensors"].as_u64(), Some(tensors.len() as u64), "{}", summary);
+        }
+    }
+}

@@ -599,6 +599,21 @@ fn wait_for(rx: &std::sync::mpsc::Receiver<String>, what: &str) -> Vec<String> {
     panic!("no line with {what:?} in {seen:#?}");
 }
 
+/// Waits for a line with each of `whats`, in any order (stdout and stderr
+/// arrive through two pipes, so their order is not kept).
+fn wait_all(rx: &std::sync::mpsc::Receiver<String>, whats: &[&str]) {
+    let mut missing: Vec<&str> = whats.to_vec();
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !missing.is_empty() && std::time::Instant::now() < deadline {
+        if let Ok(line) = rx.recv_timeout(std::time::Duration::from_millis(100)) {
+            missing.retain(|w| !line.contains(w));
+            seen.push(line);
+        }
+    }
+    assert!(missing.is_empty(), "no lines with {missing:?} in {seen:#?}");
+}
+
 fn stop(mut child: std::process::Child) {
     // SAFETY: signalling a child we started.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
@@ -613,8 +628,7 @@ fn watch_never_replaces_a_destination_it_did_not_write() {
     std::fs::write(dir.path().join("out/README.md"), "my notes").unwrap();
     let before = contents(dir.path());
     let (child, rx) = watch(dir.path(), "out");
-    wait_for(&rx, "this watch did not write it");
-    wait_for(&rx, "waiting for changes");
+    wait_all(&rx, &["this watch did not write it", "waiting for changes"]);
     stop(child);
     assert_eq!(contents(dir.path()), before);
 }
@@ -623,16 +637,14 @@ fn watch_never_replaces_a_destination_it_did_not_write() {
 fn watch_replaces_its_own_output_and_nothing_put_in_its_place() {
     let dir = fixture();
     let (child, rx) = watch(dir.path(), "out.safetensors");
-    wait_for(&rx, "ok: converted");
-    wait_for(&rx, "waiting for changes");
+    wait_all(&rx, &["ok: converted", "waiting for changes"]);
     // A save: the watch replaces what it wrote itself.
     std::fs::write(
         dir.path().join("m.wmap"),
         "fallback \"{n:**}\" -> \"{n}\"\n# saved\n",
     )
     .unwrap();
-    wait_for(&rx, "ok: converted");
-    wait_for(&rx, "waiting for changes");
+    wait_all(&rx, &["ok: converted", "waiting for changes"]);
     // The user puts their own file there; the next save must keep it.
     std::fs::remove_file(dir.path().join("out.safetensors")).unwrap();
     std::fs::write(dir.path().join("out.safetensors"), "theirs").unwrap();
@@ -641,8 +653,7 @@ fn watch_replaces_its_own_output_and_nothing_put_in_its_place() {
         "fallback \"{n:**}\" -> \"{n}\"\n",
     )
     .unwrap();
-    wait_for(&rx, "this watch did not write it");
-    wait_for(&rx, "waiting for changes");
+    wait_all(&rx, &["this watch did not write it", "waiting for changes"]);
     stop(child);
     assert_eq!(
         std::fs::read(dir.path().join("out.safetensors")).unwrap(),

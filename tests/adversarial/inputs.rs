@@ -263,6 +263,19 @@ fn a_source_truncated_mid_run_ends_with_an_error_not_sigbus() {
     }
 }
 
+/// Waits until a run in `dir` has begun writing (its temporary output
+/// exists): its sources are mapped by then.
+fn started(dir: &Path) {
+    let start = Instant::now();
+    while !listing(dir).iter().any(|p| p.contains(".wmap-tmp-")) {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the run never started writing"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 #[test]
 fn a_source_truncated_while_read_is_named_as_the_cause() {
     // No pause: the fault injection sleeps after the first tensor, and the
@@ -284,7 +297,7 @@ fn a_source_truncated_while_read_is_named_as_the_cause() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(700));
+    started(dir.path());
     let src = dir.path().join("src/model.safetensors");
     std::fs::OpenOptions::new()
         .write(true)
@@ -330,7 +343,7 @@ fn a_source_replaced_mid_run_fails_without_writing() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(700));
+    started(dir.path());
     // An editor-style replace: a new file renamed over the old one.
     let src = dir.path().join("src/model.safetensors");
     let new = dir.path().join("src/new.tmp");
@@ -448,4 +461,30 @@ fn control_characters_in_a_path_never_reach_the_terminal() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn sigint_in_a_command_without_output_ends_it_with_exit_2() {
+    // `check` of a mapping with a megabyte-long pattern takes a while.
+    let dir = fixture();
+    std::fs::write(
+        dir.path().join("slow.wmap"),
+        format!("\"{}{{i}}\" -> \"y.{{i}}\"\n", "x".repeat(3_000_000)),
+    )
+    .unwrap();
+    let before = listing(dir.path());
+    let child = Process::new(assert_cmd::cargo::cargo_bin("wmap"))
+        .current_dir(dir.path())
+        .args(["check", "slow.wmap", "src"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    signal(&child, libc::SIGINT);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    assert_eq!(listing(dir.path()), before);
 }
