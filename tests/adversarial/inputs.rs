@@ -278,9 +278,21 @@ fn started(dir: &Path) {
 
 #[test]
 fn a_source_truncated_while_read_is_named_as_the_cause() {
+    // Copied tensors (read by the kernel: EFAULT) and computed ones (read from
+    // the mapping by wmap itself: SIGBUS).
+    for mapping in [
+        "fallback \"{n:**}\" -> \"{n}\"\n",
+        "fallback \"{n:**}\" | cast(f16) -> \"{n}\"\n",
+    ] {
+        truncated_while_read(mapping);
+    }
+}
+
+fn truncated_while_read(mapping: &str) {
     // No pause: the fault injection sleeps after the first tensor, and the
     // truncation lands while the rest is read.
     let dir = fixture();
+    std::fs::write(dir.path().join("m.wmap"), mapping).unwrap();
     let child = Process::new(assert_cmd::cargo::cargo_bin("wmap"))
         .current_dir(dir.path())
         .env("WMAP_FAULT", "sleep-after:1:1500")
