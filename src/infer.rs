@@ -428,7 +428,7 @@ pub fn infer(
     let square_transposed = flipped > kept;
 
     // Fused tensors: a left-over source split into left-over targets.
-    let mut splits: Vec<(usize, Vec<usize>, usize, bool, Option<Vec<usize>>)> = Vec::new();
+    let mut splits: Vec<(usize, Split)> = Vec::new();
     for (a, s) in sg.iter().enumerate() {
         if src_used[a] {
             continue;
@@ -449,7 +449,7 @@ pub fn infer(
             for &b in &parts {
                 dst_used[b] = true;
             }
-            splits.push((a, parts, axis, transpose, tied));
+            splits.push((a, (parts, axis, transpose, tied)));
         }
     }
 
@@ -495,7 +495,7 @@ pub fn infer(
         ));
         rules += 1;
     }
-    for (a, parts, axis, transpose, tied) in &splits {
+    for (a, (parts, axis, transpose, tied)) in &splits {
         let s = &sg[*a];
         let si = s.first();
         let sizes: Vec<u64> = parts
@@ -638,6 +638,10 @@ fn considered(
     format!("; candidates: {}", list.join(", "))
 }
 
+/// A fused split: the target parts in order, the axis, whether the source
+/// is transposed first, and another set of parts as good, if any (a guess).
+type Split = (Vec<usize>, usize, bool, Option<Vec<usize>>);
+
 /// Left-over targets that `s` is the concatenation of, along one axis
 /// (directly, or of their transposes): (parts in order, axis, transpose).
 fn fused(
@@ -647,7 +651,7 @@ fn fused(
     src: &[Tensor],
     dst: &[Tensor],
     square_transposed: bool,
-) -> Option<(Vec<usize>, usize, bool, Option<Vec<usize>>)> {
+) -> Option<Split> {
     let si = s.first();
     let shape = &src[si].shape;
     for transpose in [square_transposed, !square_transposed] {

@@ -2,23 +2,16 @@
 //! temporary folders holding checkpoints written by the independent
 //! `safetensors` crate (see `common::Preset::write`).
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
 use predicates::prelude::*;
 use serde_json::Value;
 use tempfile::TempDir;
 
+use crate::common::wmap;
 use wmap::dtype::DType;
-
-/// The binary, with no colour unless a test asks for it.
-fn wmap() -> Command {
-    let mut cmd = Command::cargo_bin("wmap").unwrap();
-    cmd.env("NO_COLOR", "1");
-    cmd
-}
 
 /// A temporary folder with the GPT-2 preset in `model/` (model.safetensors
 /// and config.json).

@@ -2,13 +2,9 @@
 
 use std::path::Path;
 
-use assert_cmd::Command;
+use crate::common::wmap;
 use predicates::prelude::*;
 use safetensors::SafeTensors;
-
-fn wmap() -> Command {
-    Command::cargo_bin("wmap").unwrap()
-}
 
 const GPT2: &str = "tests/fixtures/models/gpt2";
 

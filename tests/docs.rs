@@ -18,7 +18,7 @@
 //! `Diagnostic::code`, and the fields that `docs/plan-json.md` documents must
 //! be exactly those `Plan::to_json` produces.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

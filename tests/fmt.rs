@@ -2,15 +2,11 @@
 
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
 use predicates::prelude::*;
 use serde_json::Value;
 
+use crate::common::wmap;
 use wmap::syntax::format::format;
-
-fn wmap() -> Command {
-    Command::cargo_bin("wmap").unwrap()
-}
 
 /// Every `.wmap` file under `dir`, recursively.
 fn wmap_files(dir: &Path) -> Vec<PathBuf> {

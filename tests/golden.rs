@@ -4,7 +4,7 @@
 //! must equal the `.txt` file beside it. `WMAP_BLESS=1` rewrites them.
 //! Every file in `tests/fixtures/check/ok/` must check cleanly.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

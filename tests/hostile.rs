@@ -5,13 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
-
-fn wmap() -> Command {
-    let mut c = Command::cargo_bin("wmap").unwrap();
-    c.env("NO_COLOR", "1");
-    c
-}
+use crate::common::wmap;
 
 /// A safetensors file from a raw header text and `data` bytes.
 fn raw(header: &str, data: usize) -> Vec<u8> {

@@ -2,17 +2,13 @@
 //! converted and verified against transformers' outputs, so a draft that
 //! pairs the wrong tensors (or transposes a square matrix wrongly) fails.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
+use crate::common::wmap;
 use predicates::prelude::*;
 use wmap::dtype::DType;
-
-fn wmap() -> Command {
-    Command::cargo_bin("wmap").unwrap()
-}
 
 fn fixture(name: &str) -> PathBuf {
     Path::new("tests/fixtures/models").join(name)

@@ -4,13 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
+use crate::common::wmap;
 use predicates::prelude::*;
 use safetensors::SafeTensors;
-
-fn wmap() -> Command {
-    Command::cargo_bin("wmap").unwrap()
-}
 
 fn fixture(name: &str) -> PathBuf {
     Path::new("tests/fixtures/models").join(name)

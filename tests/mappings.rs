@@ -13,14 +13,10 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
+use crate::common::wmap;
 use safetensors::SafeTensors;
 
 const MODELS: &str = "tests/fixtures/models";
-
-fn wmap() -> Command {
-    Command::cargo_bin("wmap").unwrap()
-}
 
 fn model(rel: &str) -> PathBuf {
     Path::new(MODELS).join(rel)

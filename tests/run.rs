@@ -2,11 +2,11 @@
 //! add/mul; fixtures made by scripts/fixtures/make_exec_fixtures.py) and with
 //! ndarray (data movement), read back with the `safetensors` crate.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
+use crate::common::wmap;
 use ndarray::{s, Array2, ArrayD, Axis, IxDyn};
 use safetensors::SafeTensors;
 
@@ -14,10 +14,6 @@ const CASTS: &str = "tests/fixtures/exec/casts.safetensors";
 const DTYPES: [&str; 12] = [
     "bool", "u8", "i8", "i16", "i32", "i64", "f16", "bf16", "f32", "f64", "f8_e4m3", "f8_e5m2",
 ];
-
-fn wmap() -> Command {
-    Command::cargo_bin("wmap").unwrap()
-}
 
 /// Runs a mapping given as text on `src`, through the library, into `dst`.
 fn convert(rules: &str, src: &Path, dst: &Path) {

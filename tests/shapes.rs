@@ -9,8 +9,6 @@
 //! gives; evaluating the plan's nodes on the arrays must give the same
 //! values, too.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 

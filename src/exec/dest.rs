@@ -86,7 +86,9 @@ pub fn vet(dst: &Path, protected: &[Protected], force: bool) -> Result<()> {
     let (_, canon_dst) = resolve(dst)?;
     // Inputs that exist, resolved, with their identities (a hard link to an
     // input is the input).
-    let mut inputs: Vec<(PathBuf, &Protected, Option<(u64, u64)>, bool)> = Vec::new();
+    // (resolved path, the input, its (device, inode), whether a folder)
+    type Input<'a> = (PathBuf, &'a Protected, Option<(u64, u64)>, bool);
+    let mut inputs: Vec<Input> = Vec::new();
     for p in protected {
         if let Ok(canon) = fs::canonicalize(&p.path) {
             let meta = fs::metadata(&canon).ok();

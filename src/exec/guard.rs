@@ -117,7 +117,10 @@ impl Drop for Armed {
 
 /// Identity, size and modification time of each source file.
 #[derive(Debug, PartialEq, Eq)]
-pub struct Snapshot(Vec<Option<(u64, u64, u64, i64, i64)>>);
+pub struct Snapshot(Vec<Option<Stamp>>);
+
+/// Device, inode, size, modification time (seconds, nanoseconds).
+type Stamp = (u64, u64, u64, i64, i64);
 
 impl Snapshot {
     pub fn of(paths: &[PathBuf]) -> Snapshot {

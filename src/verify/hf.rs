@@ -226,7 +226,7 @@ pub fn check_heads(
     heads_key: &str,
     heads: usize,
 ) -> Result<()> {
-    if heads == 0 || dim % heads != 0 {
+    if heads == 0 || !dim.is_multiple_of(heads) {
         return Err(c.bad(format!(
             "`{dim_key}` {dim} is not a multiple of `{heads_key}` {heads}"
         )));

@@ -624,7 +624,7 @@ mod property {
             let list: Vec<(String, DType, Vec<u64>, Vec<u8>)> = tensors
                 .iter()
                 .map(|(n, d, s)| {
-                    let bytes = d.size() as usize * s.iter().product::<u64>() as usize;
+                    let bytes = d.size() * s.iter().product::<u64>() as usize;
                     (n.clone(), *d, s.clone(), (0..bytes).map(|i| i as u8).collect())
                 })
                 .collect();

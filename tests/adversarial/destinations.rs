@@ -583,22 +583,6 @@ fn watch(dir: &Path, dst: &str) -> (std::process::Child, std::sync::mpsc::Receiv
     (child, rx)
 }
 
-/// Waits (up to 60 s) for a line containing `what`; returns the lines read.
-fn wait_for(rx: &std::sync::mpsc::Receiver<String>, what: &str) -> Vec<String> {
-    let mut seen = Vec::new();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while std::time::Instant::now() < deadline {
-        if let Ok(line) = rx.recv_timeout(std::time::Duration::from_millis(100)) {
-            let hit = line.contains(what);
-            seen.push(line);
-            if hit {
-                return seen;
-            }
-        }
-    }
-    panic!("no line with {what:?} in {seen:#?}");
-}
-
 /// Waits for a line with each of `whats`, in any order (stdout and stderr
 /// arrive through two pipes, so their order is not kept).
 fn wait_all(rx: &std::sync::mpsc::Receiver<String>, whats: &[&str]) {

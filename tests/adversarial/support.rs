@@ -1,14 +1,7 @@
 //! Shared helpers of the adversarial suite.
 #![allow(dead_code)]
 
-use assert_cmd::Command;
-
-/// The wmap binary, without colour.
-pub fn wmap() -> Command {
-    let mut c = Command::cargo_bin("wmap").expect("the wmap binary is built");
-    c.env("NO_COLOR", "1");
-    c
-}
+pub use crate::common::wmap;
 
 /// Whether `stderr` says `phrase`, reading a miette report whose lines were
 /// wrapped (`\n  │ `) as the one line it was.

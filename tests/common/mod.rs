@@ -5,6 +5,8 @@
 
 use std::path::Path;
 
+use assert_cmd::Command;
+
 use wmap::checkpoint::{Config, TensorInfo};
 use wmap::dtype::DType;
 
@@ -276,4 +278,11 @@ pub fn write_safetensors(path: &Path, tensors: &[(String, DType, Vec<u64>, Vec<u
         })
         .collect();
     safetensors::tensor::serialize_to_file(views, None, path).unwrap();
+}
+
+/// The wmap binary, with `NO_COLOR` set: what every CLI test runs.
+pub fn wmap() -> Command {
+    let mut c = Command::cargo_bin("wmap").expect("the wmap binary is built");
+    c.env("NO_COLOR", "1");
+    c
 }

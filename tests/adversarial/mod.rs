@@ -1,11 +1,10 @@
-//! The adversarial suite: wmap attacked as a careful adversary and a careless
+//! The adversarial suite (a module of the one integration test binary): wmap attacked as a careful adversary and a careless
 //! user would, one module per class of attack. Every case asserts a clear
 //! error, a non-zero exit, no panic, and nothing removed, overwritten or left
 //! behind that wmap did not write. The README's "Hostile inputs and faults"
 //! table summarises what each module covers.
 
-#[path = "../common/mod.rs"]
-mod common;
+use crate::common;
 mod support;
 
 /// The checker: reserved and impossible names, dropped rules, bounded work.
