@@ -4,7 +4,8 @@
 
 use std::collections::HashMap;
 
-use super::pipeline::{dtype_arg, BUILTINS};
+use super::ops::Builtin;
+use super::pipeline::dtype_arg;
 use crate::diagnostics::Diagnostic;
 use crate::dtype::{self, DType};
 use crate::source::{FileId, Span, Spanned};
@@ -162,9 +163,9 @@ impl<'a> Definitions<'a> {
     /// Checks every op call in rules and op bodies: known names, the right
     /// number of arguments for `op`s, dtype arguments, and no recursion.
     pub fn check_ops(&self, out: &mut Vec<Diagnostic>) {
-        let known: Vec<&str> = BUILTINS
+        let known: Vec<&str> = Builtin::ALL
             .iter()
-            .copied()
+            .map(|op| op.name())
             .chain(self.ops.keys().map(String::as_str))
             .collect();
         let calls = self
@@ -218,13 +219,13 @@ impl<'a> Definitions<'a> {
                     ),
                 });
             }
-        } else if !BUILTINS.contains(&name) {
+        } else if Builtin::from_name(name).is_none() {
             out.push(Diagnostic::UnknownOp {
                 span: call.name.span,
                 name: name.to_string(),
                 suggestion: suggest::nearest(name, known.iter().copied()).map(String::from),
             });
-        } else if name == "cast" {
+        } else if Builtin::from_name(name) == Some(Builtin::Cast) {
             if let Some(arg) = call.args.first() {
                 dtype_arg(&arg.value, out);
             }
@@ -242,7 +243,7 @@ impl<'a> Definitions<'a> {
         out: &mut Vec<Diagnostic>,
     ) {
         let lets: Vec<&str> = self.lets.iter().map(|l| l.name.value.as_str()).collect();
-        let exempt = matches!(call.name.value.as_str(), "stack" | "unstack" | "cast");
+        let exempt = Builtin::from_name(&call.name.value).is_some_and(Builtin::takes_a_name);
         fn walk(e: &Expr, visit: &mut dyn FnMut(&Expr)) {
             visit(e);
             match &e.kind {

@@ -20,6 +20,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use super::defs::Definitions;
 use super::env::Lets;
+use super::ops::Builtin;
 use super::pipeline::{bind_args, CallTrace, Instance, Pipelines, Trace, DISTINCT_INPUTS};
 use super::{check_traced, Binding};
 use crate::checkpoint::{Config, TensorInfo};
@@ -299,7 +300,7 @@ impl Inverter<'_> {
                     kinds.insert(c.name.clone(), c.kind.clone().unwrap_or(CaptureKind::Int));
                 }
                 for call in &rule.pipeline {
-                    if call.name.value == "unstack" {
+                    if Builtin::from_name(&call.name.value) == Some(Builtin::Unstack) {
                         if let Some(name) = call.args.first().and_then(arg_name) {
                             kinds.insert(name, CaptureKind::Int);
                         }
@@ -407,14 +408,19 @@ impl Inverter<'_> {
             return self.calls(&def.body, path);
         }
         let same_shapes = || t.inputs.windows(2).all(|w| w[0] == w[1]);
-        match name {
-            "transpose" | "permute" => Some(vec![match &t.perm {
+        let Some(op) = Builtin::from_name(name) else {
+            self.out
+                .push(refuse(call.span, format!("unknown op `{name}`"), ""));
+            return None;
+        };
+        match op {
+            Builtin::Transpose | Builtin::Permute => Some(vec![match &t.perm {
                 Some(perm) => {
                     let mut inverse = vec![0; perm.len()];
                     for (k, &p) in perm.iter().enumerate() {
                         inverse[p] = k;
                     }
-                    if perm.len() == 2 && name == "transpose" {
+                    if perm.len() == 2 && op == Builtin::Transpose {
                         format!("{name}{args}")
                     } else {
                         format!("permute({})", join(&inverse))
@@ -422,7 +428,7 @@ impl Inverter<'_> {
                 }
                 None => format!("{name}{args}"),
             }]),
-            "reshape" => {
+            Builtin::Reshape => {
                 if !t.uniform() || !same_shapes() {
                     self.out.push(refuse(
                         call.span,
@@ -433,11 +439,11 @@ impl Inverter<'_> {
                 }
                 Some(vec![format!("reshape({})", join(&t.inputs[0].0))])
             }
-            "split" => {
+            Builtin::Split => {
                 let axis = self.arg(call, &["axis", "parts", "sizes"], 0)?;
                 Some(vec![format!("concat(axis={axis})")])
             }
-            "concat" => {
+            Builtin::Concat => {
                 if !t.uniform() {
                     self.out.push(refuse(
                         call.span,
@@ -471,9 +477,9 @@ impl Inverter<'_> {
                 };
                 Some(vec![split])
             }
-            "stack" => Some(vec![format!("unstack{args}")]),
-            "unstack" => Some(vec![format!("stack{args}")]),
-            "slice" => {
+            Builtin::Stack => Some(vec![format!("unstack{args}")]),
+            Builtin::Unstack => Some(vec![format!("stack{args}")]),
+            Builtin::Slice => {
                 self.out.push(refuse(
                     call.span,
                     "slice keeps part of a tensor; the rest cannot be recreated",
@@ -481,7 +487,7 @@ impl Inverter<'_> {
                 ));
                 None
             }
-            "cast" => {
+            Builtin::Cast => {
                 let from = t.inputs[0].1;
                 let to = t.outputs[0].1;
                 if t.inputs.iter().any(|(_, d)| *d != from) {
@@ -505,12 +511,14 @@ impl Inverter<'_> {
                 }
                 Some(vec![format!("cast({})", from.name())])
             }
-            "add" | "mul" => {
-                let x = t.scalar.unwrap_or(if name == "add" { 0.0 } else { 1.0 });
-                if name == "add" && x == 0.0 || name == "mul" && x == 1.0 {
+            Builtin::Add | Builtin::Mul => {
+                let x = t
+                    .scalar
+                    .unwrap_or(if op == Builtin::Add { 0.0 } else { 1.0 });
+                if op == Builtin::Add && x == 0.0 || op == Builtin::Mul && x == 1.0 {
                     return Some(Vec::new());
                 }
-                let exact = name == "mul" && x != 0.0 && {
+                let exact = op == Builtin::Mul && x != 0.0 && {
                     let (m, _) = frexp(x.abs());
                     m == 0.5
                 };
@@ -523,11 +531,6 @@ impl Inverter<'_> {
                     return None;
                 }
                 Some(vec![format!("mul({})", float_text(1.0 / x))])
-            }
-            _ => {
-                self.out
-                    .push(refuse(call.span, format!("unknown op `{name}`"), ""));
-                None
             }
         }
     }

@@ -5,6 +5,7 @@ pub mod defs;
 pub mod env;
 mod invert;
 pub mod matching;
+pub mod ops;
 pub mod pipeline;
 mod words;
 

@@ -6,27 +6,13 @@ use std::collections::{BTreeMap, HashMap};
 
 use super::env::{Lets, Scope};
 use super::matching::{show_binding, Binding};
+use super::ops::Builtin;
 use crate::checkpoint::{Config, TensorInfo};
 use crate::diagnostics::{Diagnostic, ShapeText};
 use crate::dtype::DType;
 use crate::plan::{Node, NodeOp};
 use crate::source::Span;
 use crate::syntax::{Arg, ArgValue, ExprKind, OpCall, OpDef};
-
-/// The built-in ops.
-pub const BUILTINS: &[&str] = &[
-    "transpose",
-    "permute",
-    "reshape",
-    "split",
-    "concat",
-    "stack",
-    "unstack",
-    "slice",
-    "cast",
-    "add",
-    "mul",
-];
 
 /// One run of a rule: a binding of its captures and the values it carries.
 #[derive(Debug, Clone)]
@@ -207,15 +193,17 @@ impl Pipelines<'_> {
         if let Some(def) = self.ops.get(name) {
             return self.user_op(call, def, instances, params, stack, out);
         }
-        match name {
-            "stack" => self.stack(call, instances, params, out),
-            "unstack" => self.unstack(call, instances, params, out),
-            "split" | "concat" => instances
+        // Unknown ops are reported once by the static check of pipelines.
+        let op = Builtin::from_name(name)?;
+        match op {
+            Builtin::Stack => self.stack(call, instances, params, out),
+            Builtin::Unstack => self.unstack(call, instances, params, out),
+            Builtin::Split | Builtin::Concat => instances
                 .into_iter()
                 .map(|mut inst| {
                     let lanes = std::mem::take(&mut inst.lanes);
                     let scope = self.scope(params, &inst);
-                    let lanes = if name == "split" {
+                    let lanes = if op == Builtin::Split {
                         self.split(call, &scope, &lanes, out)?
                     } else {
                         vec![self.concat(call, &scope, lanes, out)?]
@@ -224,20 +212,24 @@ impl Pipelines<'_> {
                     Some(inst)
                 })
                 .collect(),
-            _ if BUILTINS.contains(&name) => instances
+            Builtin::Transpose
+            | Builtin::Permute
+            | Builtin::Reshape
+            | Builtin::Slice
+            | Builtin::Cast
+            | Builtin::Add
+            | Builtin::Mul => instances
                 .into_iter()
                 .map(|mut inst| {
                     let lanes = std::mem::take(&mut inst.lanes);
                     let scope = self.scope(params, &inst);
                     inst.lanes = lanes
                         .into_iter()
-                        .map(|lane| self.unary(call, &scope, lane, out))
+                        .map(|lane| self.unary(op, call, &scope, lane, out))
                         .collect::<Option<Vec<Node>>>()?;
                     Some(inst)
                 })
                 .collect(),
-            // Unknown ops are reported once by the static check of pipelines.
-            _ => None,
         }
     }
 
@@ -309,17 +301,18 @@ impl Pipelines<'_> {
     /// Ops that apply to each value on its own.
     fn unary(
         &self,
+        op: Builtin,
         call: &OpCall,
         scope: &Scope,
         lane: Node,
         out: &mut Vec<Diagnostic>,
     ) -> Option<Node> {
-        let name = call.name.value.as_str();
+        let name = op.name();
         let tensor = || node_name(self.sources, &lane);
         let shape = lane.shape.clone();
         let rank = shape.len();
-        match name {
-            "transpose" => {
+        match op {
+            Builtin::Transpose => {
                 let slots = bind_args(call, &["a", "b"], out)?;
                 let (a, b) = match (slots[0], slots[1]) {
                     (None, None) => {
@@ -353,7 +346,7 @@ impl Pipelines<'_> {
                 perm.swap(a, b);
                 Some(permute(lane, perm))
             }
-            "permute" => {
+            Builtin::Permute => {
                 let values = variadic_ints(self, call, scope, out)?;
                 let mut perm = Vec::new();
                 for (v, arg) in values.iter().zip(&call.args) {
@@ -390,7 +383,7 @@ impl Pipelines<'_> {
                 }
                 Some(permute(lane, perm))
             }
-            "reshape" => {
+            Builtin::Reshape => {
                 let values = variadic_ints(self, call, scope, out)?;
                 let numel: u64 = lane.numel();
                 let mut inferred = None;
@@ -454,7 +447,7 @@ impl Pipelines<'_> {
                     dtype,
                 })
             }
-            "slice" => {
+            Builtin::Slice => {
                 let slots = bind_args(call, &["axis", "start", "end"], out)?;
                 let (Some(axis), Some(start), Some(end)) = (slots[0], slots[1], slots[2]) else {
                     out.push(bad_args(call, "needs `axis`, `start` and `end`".into()));
@@ -490,7 +483,7 @@ impl Pipelines<'_> {
                     dtype,
                 })
             }
-            "cast" => {
+            Builtin::Cast => {
                 let slots = bind_args(call, &["dtype"], out)?;
                 let Some(arg) = slots[0] else {
                     out.push(bad_args(call, "needs a dtype, as in `cast(f16)`".into()));
@@ -499,7 +492,7 @@ impl Pipelines<'_> {
                 let to = dtype_arg(arg, out)?;
                 Some(cast(lane, to))
             }
-            "add" | "mul" => {
+            Builtin::Add | Builtin::Mul => {
                 let slots = bind_args(call, &["x"], out)?;
                 let Some(arg) = slots[0] else {
                     out.push(bad_args(call, "needs a number".into()));
@@ -519,7 +512,7 @@ impl Pipelines<'_> {
                     return None;
                 }
                 use crate::exec::convert::{number_text, scalar_misfit, Arith};
-                let arith = if name == "add" {
+                let arith = if op == Builtin::Add {
                     Arith::Add(x)
                 } else {
                     Arith::Mul(x)
@@ -535,14 +528,20 @@ impl Pipelines<'_> {
                     return None;
                 }
                 let (shape, dtype) = (lane.shape.clone(), lane.dtype);
-                let op = if name == "add" {
+                let node = if op == Builtin::Add {
                     NodeOp::Add(Box::new(lane), x)
                 } else {
                     NodeOp::Mul(Box::new(lane), x)
                 };
-                Some(Node { op, shape, dtype })
+                Some(Node {
+                    op: node,
+                    shape,
+                    dtype,
+                })
             }
-            _ => None,
+            Builtin::Split | Builtin::Concat | Builtin::Stack | Builtin::Unstack => {
+                unreachable!("`{name}` is not applied value by value")
+            }
         }
     }
 
@@ -556,7 +555,7 @@ impl Pipelines<'_> {
         let [lane] = lanes else {
             out.push(Diagnostic::ArityForOp {
                 span: call.span,
-                op: "split".into(),
+                op: Builtin::Split.name().into(),
                 needs: "one value",
                 found: lanes.len(),
             });
@@ -971,7 +970,7 @@ impl Pipelines<'_> {
             {
                 out.push(Diagnostic::IncompatibleConcat {
                     span: call.span,
-                    op: "unstack",
+                    op: Builtin::Unstack.name(),
                     axis,
                     shapes: inst
                         .lanes
