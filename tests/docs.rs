@@ -23,6 +23,7 @@ use crate::common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use crate::common::CheckedExt;
 use wmap::checkpoint::Config;
 use wmap::diagnostics::{render, Style};
 use wmap::dtype::DType;
@@ -262,7 +263,7 @@ fn run_block(b: &Block, dir: &Path) -> Result<(), String> {
         Some(name) => {
             let preset = preset(name);
             let checked = wmap::check::check(&loaded, &preset.infos(), &config_of(b, &preset));
-            (checked.diagnostics, checked.plan)
+            (checked.diagnostics().to_vec(), checked.ok())
         }
         None => (loaded.diagnostics.clone(), None),
     };
@@ -464,8 +465,12 @@ fn plan_json() -> serde_json::Value {
     let preset = common::gpt2();
     let loaded = wmap::loader::load(path).unwrap();
     let checked = wmap::check::check(&loaded, &preset.infos(), &preset.config());
-    assert!(checked.diagnostics.is_empty(), "{:?}", checked.diagnostics);
-    checked.plan.unwrap().to_json()
+    assert!(
+        checked.diagnostics().is_empty(),
+        "{:?}",
+        checked.diagnostics()
+    );
+    checked.plan().unwrap().to_json()
 }
 
 /// Every object key of a JSON document as a path: `summary.rules`,
@@ -605,7 +610,10 @@ fn plan_json_example_is_real() {
     let preset = preset(mapping.attr("check").unwrap());
     let loaded = wmap::loader::load_text("example.wmap", &mapping.text);
     let checked = wmap::check::check(&loaded, &preset.infos(), &config_of(mapping, &preset));
-    let real = checked.plan.expect("the example mapping checks").to_json();
+    let real = checked
+        .plan()
+        .expect("the example mapping checks")
+        .to_json();
     assert_eq!(
         shown,
         real,

@@ -8,6 +8,7 @@ use crate::common;
 
 use std::path::{Path, PathBuf};
 
+use crate::common::CheckedExt;
 use wmap::diagnostics::{render, Style};
 
 fn fixtures(dir: &str) -> Vec<PathBuf> {
@@ -44,11 +45,11 @@ fn error_fixtures_render_as_stored() {
     for path in fixtures("tests/fixtures/check/err") {
         let (checked, loaded) = check(&path);
         assert!(
-            checked.plan.is_none(),
+            checked.plan().is_none(),
             "{}: expected problems",
             path.display()
         );
-        let codes: Vec<&str> = checked.diagnostics.iter().map(|d| d.code()).collect();
+        let codes: Vec<&str> = checked.diagnostics().iter().map(|d| d.code()).collect();
         let expected_code = path.file_stem().unwrap().to_str().unwrap();
         assert!(
             codes.contains(&expected_code),
@@ -56,7 +57,7 @@ fn error_fixtures_render_as_stored() {
             path.display()
         );
         let report = render(
-            &checked.diagnostics,
+            checked.diagnostics(),
             &loaded.sources,
             Style {
                 color: false,
@@ -85,7 +86,7 @@ fn ok_fixtures_check_cleanly() {
     for path in fixtures("tests/fixtures/check/ok") {
         let (checked, loaded) = check(&path);
         let report = render(
-            &checked.diagnostics,
+            checked.diagnostics(),
             &loaded.sources,
             Style {
                 color: false,
@@ -93,10 +94,10 @@ fn ok_fixtures_check_cleanly() {
             },
         );
         assert!(
-            checked.diagnostics.is_empty(),
+            checked.diagnostics().is_empty(),
             "{}:\n{report}",
             path.display()
         );
-        assert!(checked.plan.is_some());
+        assert!(checked.plan().is_some());
     }
 }

@@ -7,6 +7,7 @@ use crate::common;
 use std::path::{Path, PathBuf};
 
 use crate::common::wmap;
+use crate::common::CheckedExt;
 use ndarray::{s, Array2, ArrayD, Axis, IxDyn};
 use safetensors::SafeTensors;
 
@@ -21,11 +22,11 @@ fn convert(rules: &str, src: &Path, dst: &Path) {
     let checkpoint = wmap::checkpoint::Checkpoint::open(src).unwrap();
     let config = wmap::checkpoint::Config::discover(&checkpoint.dir, None).unwrap();
     let checked = wmap::check::check(&loaded, &checkpoint.tensors, &config);
-    let plan = checked.plan.unwrap_or_else(|| {
+    let plan = checked.plan().cloned().unwrap_or_else(|| {
         panic!(
             "{}",
             wmap::diagnostics::render(
-                &checked.diagnostics,
+                checked.diagnostics(),
                 &loaded.sources,
                 wmap::diagnostics::Style {
                     color: false,

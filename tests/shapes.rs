@@ -16,6 +16,7 @@ use ndarray::{concatenate, stack, ArrayD, ArrayViewD, Axis, IxDyn, Slice};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 
+use crate::common::CheckedExt;
 use wmap::checkpoint::{Config, TensorInfo};
 use wmap::dtype::DType;
 use wmap::plan::{Node, NodeOp};
@@ -786,13 +787,14 @@ fn run_case(raw: &RawCase) -> Result<(), TestCaseError> {
     );
     let (infos, values) = infos(&case.sources);
     let checked = wmap::check::check(&loaded, &infos, &Config::default());
-    let codes: Vec<&str> = checked.diagnostics.iter().map(|d| d.code()).collect();
+    let codes: Vec<&str> = checked.diagnostics().iter().map(|d| d.code()).collect();
     match &case.outcome {
         Ok(expected) => {
-            let Some(plan) = &checked.plan else {
+            let Some(plan) = checked.plan() else {
                 return Err(TestCaseError::fail(format!(
                     "ndarray computes it, the checker refuses:\n{}{:#?}",
-                    case.rule, checked.diagnostics
+                    case.rule,
+                    checked.diagnostics()
                 )));
             };
             let got: BTreeMap<&str, &Vec<u64>> = plan
@@ -819,7 +821,7 @@ fn run_case(raw: &RawCase) -> Result<(), TestCaseError> {
         }
         Err((op, allowed)) => {
             prop_assert!(
-                checked.plan.is_none(),
+                checked.plan().is_none(),
                 "ndarray cannot do `{}`, the checker accepts:\n{}",
                 op.text(),
                 case.rule

@@ -1,6 +1,7 @@
 //! `words` lists: matching by name, translation in targets, and the errors
 //! that keep a translation from silently writing the wrong word.
 
+use crate::common::CheckedExt;
 use wmap::check::check;
 use wmap::checkpoint::{Checkpoint, Config};
 use wmap::loader::load_text;
@@ -13,13 +14,13 @@ fn check_gpt2(text: &str) -> Result<Vec<(String, Vec<u64>)>, Vec<&'static str>> 
     .unwrap();
     let loaded = load_text("m.wmap", text);
     let checked = check(&loaded, &ckpt.tensors, &config);
-    match checked.plan {
+    match checked.plan() {
         Some(plan) => Ok(plan
             .targets
             .iter()
             .map(|t| (t.name.clone(), t.node.shape.clone()))
             .collect()),
-        None => Err(checked.diagnostics.iter().map(|d| d.code()).collect()),
+        None => Err(checked.diagnostics().iter().map(|d| d.code()).collect()),
     }
 }
 

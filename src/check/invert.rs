@@ -55,12 +55,15 @@ pub fn invert(
 ) -> Inverted {
     let trace = RefCell::new(Trace::default());
     let checked = check_traced(loaded, tensors, config, Some(&trace));
-    let Some(plan) = checked.plan else {
-        return Inverted {
-            text: None,
-            diagnostics: checked.diagnostics,
-            plan: None,
-        };
+    let plan = match checked {
+        Ok(plan) => plan,
+        Err(problems) => {
+            return Inverted {
+                text: None,
+                diagnostics: problems.into_vec(),
+                plan: None,
+            }
+        }
     };
     let trace = trace.into_inner();
     let mut ignored = Vec::new();

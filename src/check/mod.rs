@@ -39,13 +39,38 @@ pub const MAX_TARGETS: u64 = 10_000_000;
 /// The most values one op call may make from one value (`unstack`, `split`).
 pub const MAX_VALUES_PER_OP: u64 = 1_000_000;
 
-/// What checking produced: a plan when there were no problems.
-#[derive(Debug)]
-pub struct Checked {
-    pub plan: Option<Plan>,
-    pub diagnostics: Vec<Diagnostic>,
-    /// Number of rules, drops, ties and global casts.
+/// What checking produced: the plan, or every problem found. There is no
+/// third outcome: a check without a plan always says why.
+pub type Checked = Result<Plan, Diagnostics>;
+
+/// The problems of a mapping that made no plan: never empty.
+#[derive(Debug, Clone)]
+pub struct Diagnostics {
+    list: Vec<Diagnostic>,
+    /// Number of rules, drops, ties and global casts in the mapping.
     pub rules: usize,
+}
+
+impl Diagnostics {
+    /// `list`, or [`Diagnostic::NoPlan`] when it is empty (a bug, reported).
+    pub fn new(mut list: Vec<Diagnostic>, rules: usize) -> Diagnostics {
+        if list.is_empty() {
+            list.push(Diagnostic::NoPlan);
+        }
+        Diagnostics { list, rules }
+    }
+
+    /// The diagnostics, ordered by place.
+    pub fn into_vec(self) -> Vec<Diagnostic> {
+        self.list
+    }
+}
+
+impl std::ops::Deref for Diagnostics {
+    type Target = [Diagnostic];
+    fn deref(&self) -> &[Diagnostic] {
+        &self.list
+    }
 }
 
 /// Checks a loaded mapping against a checkpoint's tensors and config.
@@ -64,11 +89,7 @@ pub fn check_traced(
     if !out.is_empty() {
         // Syntax errors leave the mapping incomplete; checking it against the
         // checkpoint would only add noise.
-        return Checked {
-            plan: None,
-            diagnostics: finish(out),
-            rules: 0,
-        };
+        return Err(Diagnostics::new(finish(out), 0));
     }
     let modules = words::resolve(&loaded.modules, &mut out);
     let defs = Definitions::collect(&modules, &mut out);
@@ -89,14 +110,9 @@ pub fn check_traced(
         },
     };
     let plan = checker.plan(&defs, &mut out);
-    if plan.is_none() && out.is_empty() {
-        out.push(Diagnostic::NoPlan);
-    }
-    let diagnostics = finish(out);
-    Checked {
-        plan: if diagnostics.is_empty() { plan } else { None },
-        diagnostics,
-        rules,
+    match plan {
+        Some(plan) if out.is_empty() => Ok(plan),
+        _ => Err(Diagnostics::new(finish(out), rules)),
     }
 }
 

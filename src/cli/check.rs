@@ -21,11 +21,11 @@ pub fn check(args: &Args, color: bool, exiting: bool) -> Result<Status, Error> {
     let checked = inputs.check();
     inputs.report(&checked, color);
     let n_sources = inputs.checkpoint.tensors.len();
-    let status = match &checked.plan {
-        Some(plan) => {
+    let status = match &checked {
+        Ok(plan) => {
             println!(
                 "ok: {} rules, {} source tensors -> {} target tensors{}, {}",
-                checked.rules,
+                plan.rules,
                 n_sources,
                 plan.targets.len(),
                 if plan.dropped.is_empty() {
@@ -37,13 +37,11 @@ pub fn check(args: &Args, color: bool, exiting: bool) -> Result<Status, Error> {
             );
             Status::Ok
         }
-        None => {
-            let n = checked.diagnostics.len();
+        Err(problems) => {
             println!(
-                "error: {n} problem{} in {}; {} rules, {n_sources} source tensors",
-                if n == 1 { "" } else { "s" },
-                args.source.rules.display(),
-                checked.rules,
+                "error: {}; {} rules, {n_sources} source tensors",
+                super::common::problems_in(problems.len(), &args.source.rules),
+                problems.rules,
             );
             Status::Problems
         }

@@ -96,9 +96,9 @@ impl Inputs {
 
     /// Prints a check's diagnostics to stderr.
     pub fn report(&self, checked: &Checked, color: bool) {
-        if !checked.diagnostics.is_empty() {
+        if let Err(problems) = checked {
             let text = diagnostics::render(
-                &checked.diagnostics,
+                problems,
                 &self.loaded.sources,
                 Style {
                     color,
@@ -108,6 +108,16 @@ impl Inputs {
             eprint!("{text}");
         }
     }
+}
+
+/// `3 problems in gpt2.wmap`: the words every command uses for a mapping
+/// that made no plan.
+pub fn problems_in(n: usize, mapping: &std::path::Path) -> String {
+    format!(
+        "{n} problem{} in {}",
+        if n == 1 { "" } else { "s" },
+        mapping.display()
+    )
 }
 
 /// `1.5 GB`, `320.0 kB`, `12 B` (decimal units, as model hubs use).

@@ -52,9 +52,13 @@ pub fn run(args: &Args, color: bool) -> Result<Status, Error> {
     })?;
     let checked = inputs.check();
     inputs.report(&checked, color);
-    let Some(plan) = checked.plan else {
-        eprintln!("error: the mapping has problems; nothing compared");
-        return Ok(Status::Problems);
+    let plan = match checked {
+        Ok(plan) => plan,
+        Err(problems) => {
+            let line = super::common::problems_in(problems.len(), rules);
+            eprintln!("error: {line}; nothing compared");
+            return Ok(Status::Problems);
+        }
     };
     // Ctrl-C or SIGTERM ends the conversion cleanly, so the temporary
     // folder is removed on the way out instead of left in the temp folder.

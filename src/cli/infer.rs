@@ -158,15 +158,18 @@ pub fn run(args: &Args) -> Result<Status, Error> {
             if draft.guesses == 1 { "it" } else { "them" }
         );
     }
-    let Some(plan) = checked.plan else {
-        let n = checked.diagnostics.len();
-        eprintln!(
-            "check: {n} problem{} against {} (run `wmap check` on the draft to see {})",
-            if n == 1 { "" } else { "s" },
-            args.src.display(),
-            if n == 1 { "it" } else { "them" }
-        );
-        return Ok(Status::Problems);
+    let plan = match checked {
+        Ok(plan) => plan,
+        Err(problems) => {
+            let n = problems.len();
+            eprintln!(
+                "check: {n} problem{} against {} (run `wmap check` on the draft to see {})",
+                if n == 1 { "" } else { "s" },
+                args.src.display(),
+                if n == 1 { "it" } else { "them" }
+            );
+            return Ok(Status::Problems);
+        }
     };
     let produced: Vec<(String, Vec<u64>, DType)> = plan
         .targets

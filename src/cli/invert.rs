@@ -111,15 +111,18 @@ pub fn run(args: &Args, color: bool) -> Result<Status, Error> {
     let out_name = args.output.display().to_string();
     let reversed = loader::load_text(&out_name, &text);
     let checked = check::check(&reversed, &converted, &inputs.config);
-    let Some(back) = checked.plan else {
-        eprint!(
-            "{}",
-            diagnostics::render(&checked.diagnostics, &reversed.sources, style)
-        );
-        return Err(Error::Failed(format!(
-            "the reverse derived from {rules} does not check against the tensors it writes \
+    let back = match checked {
+        Ok(plan) => plan,
+        Err(problems) => {
+            eprint!(
+                "{}",
+                diagnostics::render(&problems, &reversed.sources, style)
+            );
+            return Err(Error::Failed(format!(
+                "the reverse derived from {rules} does not check against the tensors it writes \
              (a bug in wmap invert); nothing written"
-        )));
+            )));
+        }
     };
     let mut differences = Vec::new();
     let mut got: Vec<(String, Vec<u64>, String)> = back

@@ -17,9 +17,13 @@ pub fn run(args: &Args, color: bool) -> Result<Status, Error> {
     let inputs = Inputs::load(&args.source)?;
     let checked = inputs.check();
     inputs.report(&checked, color);
-    let Some(plan) = checked.plan else {
-        eprintln!("error: {} problem(s); no plan", checked.diagnostics.len());
-        return Ok(Status::Problems);
+    let plan = match checked {
+        Ok(plan) => plan,
+        Err(problems) => {
+            let line = super::common::problems_in(problems.len(), &args.source.rules);
+            eprintln!("error: {line}; no plan");
+            return Ok(Status::Problems);
+        }
     };
     if args.json {
         let text = serde_json::to_string_pretty(&plan.to_json())

@@ -122,13 +122,13 @@ pub fn run(args: &Args, color: bool) -> Result<Status, Error> {
     )?;
     let checked = inputs.check();
     inputs.report(&checked, color);
-    let Some(plan) = checked.plan else {
-        eprintln!(
-            "error: {} problem(s) in {}; nothing was written",
-            checked.diagnostics.len(),
-            args.source.rules.display()
-        );
-        return Ok(Status::Problems);
+    let plan = match checked {
+        Ok(plan) => plan,
+        Err(problems) => {
+            let line = super::common::problems_in(problems.len(), &args.source.rules);
+            eprintln!("error: {line}; nothing was written");
+            return Ok(Status::Problems);
+        }
     };
     // With --verify, the model comes from the mapping's `target`; know it before converting.
     let verify_model = match &args.verify {

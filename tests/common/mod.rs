@@ -286,3 +286,23 @@ pub fn wmap() -> Command {
     c.env("NO_COLOR", "1");
     c
 }
+
+/// What tests read off a check: the plan, if any, and the diagnostics (empty
+/// exactly when there is a plan).
+pub trait CheckedExt {
+    fn plan(&self) -> Option<&wmap::plan::Plan>;
+    fn diagnostics(&self) -> &[wmap::diagnostics::Diagnostic];
+}
+
+impl CheckedExt for wmap::check::Checked {
+    fn plan(&self) -> Option<&wmap::plan::Plan> {
+        self.as_ref().ok()
+    }
+
+    fn diagnostics(&self) -> &[wmap::diagnostics::Diagnostic] {
+        match self {
+            Ok(_) => &[],
+            Err(problems) => problems,
+        }
+    }
+}
