@@ -31,20 +31,21 @@ pub fn kind_of(meta: &std::fs::Metadata) -> &'static str {
 /// The open itself never blocks: a FIFO is opened non-blocking, seen for
 /// what it is, and refused.
 pub fn open_regular(path: &Path) -> Result<File> {
+    // Refused before opening where possible: opening a device can have
+    // effects of its own (a tape rewinds, a serial line raises its signals).
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if !meta.is_file() {
+        return Err(not_a_file(path, &meta));
+    }
     let file = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK)
         .open(path)
         .map_err(|e| Error::io(path, e))?;
+    // And checked again on what was opened: the name may have been replaced.
     let meta = file.metadata().map_err(|e| Error::io(path, e))?;
     if !meta.is_file() {
-        return Err(Error::io(
-            path,
-            std::io::Error::other(format!(
-                "is {}, not a file; wmap reads only regular files",
-                kind_of(&meta)
-            )),
-        ));
+        return Err(not_a_file(path, &meta));
     }
     // Regular files ignore O_NONBLOCK; clear it anyway so that nothing
     // downstream sees EAGAIN.
@@ -57,6 +58,16 @@ pub fn open_regular(path: &Path) -> Result<File> {
         }
     }
     Ok(file)
+}
+
+fn not_a_file(path: &Path, meta: &std::fs::Metadata) -> Error {
+    Error::io(
+        path,
+        std::io::Error::other(format!(
+            "is {}, not a file; wmap reads only regular files",
+            kind_of(meta)
+        )),
+    )
 }
 
 /// Reads the whole of a regular file of at most `limit` bytes; `what` names

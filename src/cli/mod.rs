@@ -88,7 +88,7 @@ fn stop_on_signals() {
         // SAFETY: the action makes only async-signal-safe calls (write, _exit).
         let _ = unsafe {
             signal_hook::low_level::register(signal, || {
-                let message = b"\nwmap: interrupted; nothing was written\n";
+                let message = b"\nwmap: interrupted\n";
                 libc::write(2, message.as_ptr().cast(), message.len());
                 libc::_exit(2);
             })

@@ -7,24 +7,19 @@
 
 use std::path::Path;
 
+use super::common::case::{run_in, Case};
 use super::common::write_safetensors;
 use super::support::*;
 use wmap::dtype::DType;
 
-/// A folder with `m.wmap` (the given text) and `src.safetensors` (the
-/// given tensors, as F32 of zeros).
-fn setup(mapping: &str, tensors: &[(&str, &[u64])]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("m.wmap"), mapping).unwrap();
-    let list: Vec<(String, DType, Vec<u64>, Vec<u8>)> = tensors
-        .iter()
-        .map(|(n, s)| {
-            let bytes = 4 * s.iter().product::<u64>() as usize;
-            (n.to_string(), DType::F32, s.to_vec(), vec![0; bytes])
-        })
-        .collect();
-    write_safetensors(&dir.path().join("src.safetensors"), &list);
-    dir
+/// A case with `m.wmap` (the given text) and `src.safetensors` (the given
+/// tensors, as F32).
+fn setup(mapping: &str, tensors: &[(&str, &[u64])]) -> Case {
+    let list: Vec<(&str, DType, &[u64])> =
+        tensors.iter().map(|(n, s)| (*n, DType::F32, *s)).collect();
+    Case::new()
+        .mapping(mapping)
+        .checkpoint("src.safetensors", &list)
 }
 
 /// A safetensors file from a raw header (no data beyond what it says).
@@ -37,37 +32,13 @@ fn raw(path: &Path, header: &str, data: usize) {
 
 /// `check` exits 1 naming `code` and saying `says`; `run` writes nothing.
 fn problem(dir: &Path, code: &str, says: &str) -> String {
-    let out = wmap()
-        .current_dir(dir)
-        .args(["check", "m.wmap", "src.safetensors"])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    assert!(
-        stderr.contains(&format!("wmap::{code}")),
-        "want {code} in\n{stderr}"
-    );
-    assert!(
-        super::support::says(&stderr, says),
-        "want {says:?} in\n{stderr}"
-    );
-    assert!(!stderr.contains("0 problems"), "{stderr}");
-    let before = listing(dir);
-    let run = wmap()
-        .current_dir(dir)
-        .args(["run", "m.wmap", "src.safetensors", "out.safetensors"])
-        .output()
-        .unwrap();
-    assert_eq!(
-        run.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    assert_eq!(listing(dir), before, "run wrote something");
-    stderr
+    let checked = run_in(dir, ["check", "m.wmap", "src.safetensors"]);
+    checked.exits(1).says(&format!("wmap::{code}")).says(says);
+    assert!(!checked.stderr.contains("0 problems"), "{}", checked.stderr);
+    run_in(dir, ["run", "m.wmap", "src.safetensors", "out.safetensors"])
+        .exits(1)
+        .changes_nothing();
+    checked.stderr.clone()
 }
 
 #[test]

@@ -8,6 +8,7 @@ use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::{Command as Process, Stdio};
 
+use super::common::case::contents;
 use super::common::write_safetensors;
 use super::support::*;
 use wmap::dtype::DType;
@@ -33,26 +34,6 @@ fn fixture() -> tempfile::TempDir {
     .unwrap();
     std::fs::write(dir.path().join("notes.txt"), "mine").unwrap();
     dir
-}
-
-/// Every file under `dir` with its bytes (links as their targets), to show
-/// that nothing changed.
-fn contents(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    listing(dir)
-        .into_iter()
-        .map(|rel| {
-            let p = dir.join(&rel);
-            let bytes = match std::fs::symlink_metadata(&p) {
-                Ok(m) if m.file_type().is_symlink() => std::fs::read_link(&p)
-                    .unwrap()
-                    .into_os_string()
-                    .into_encoded_bytes(),
-                Ok(m) if m.is_file() => std::fs::read(&p).unwrap(),
-                _ => Vec::new(),
-            };
-            (rel, bytes)
-        })
-        .collect()
 }
 
 /// Runs wmap in `dir` with `args`; asserts exit 2, `says` in stderr, no

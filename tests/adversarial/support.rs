@@ -3,19 +3,7 @@
 
 pub use crate::common::wmap;
 
-/// Whether `stderr` says `phrase`, reading a miette report whose lines were
-/// wrapped (`\n  │ `) as the one line it was.
-pub fn says(stderr: &str, phrase: &str) -> bool {
-    let mut flat = String::new();
-    for line in stderr.lines() {
-        let t = line.trim_start().trim_start_matches('│').trim();
-        if !flat.is_empty() {
-            flat.push(' ');
-        }
-        flat.push_str(t);
-    }
-    flat.contains(phrase) || stderr.contains(phrase)
-}
+pub use crate::common::case::says;
 
 /// Every path under `dir`, relative to it, sorted: what a case compares before
 /// and after to show that nothing was added, removed or left behind.

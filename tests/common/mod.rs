@@ -5,6 +5,8 @@
 
 use std::path::Path;
 
+pub mod case;
+
 use assert_cmd::Command;
 
 use wmap::checkpoint::{Config, TensorInfo};
