@@ -25,7 +25,8 @@ pub struct Args {
     /// Do not copy config.json, tokenizer files etc. into a folder destination.
     #[arg(long)]
     pub no_extras: bool,
-    /// Replace an existing destination (only once the new one is complete).
+    /// Replace an existing destination, if it is a previous wmap output or an
+    /// empty folder (only once the new one is complete).
     #[arg(long)]
     pub force: bool,
     /// No progress bar.
