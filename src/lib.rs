@@ -16,6 +16,7 @@ pub mod exec;
 pub mod fsio;
 pub mod infer;
 pub mod inspect;
+pub mod invert;
 pub mod loader;
 pub mod plan;
 pub mod source;

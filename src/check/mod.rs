@@ -3,13 +3,10 @@
 
 pub mod defs;
 pub mod env;
-mod invert;
 pub mod matching;
 pub mod ops;
 pub mod pipeline;
-mod words;
-
-pub use invert::{invert, Inverted};
+pub(crate) mod words;
 
 use std::collections::{BTreeMap, HashMap};
 

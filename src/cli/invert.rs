@@ -71,7 +71,7 @@ pub fn run(args: &Args, color: bool) -> Result<Status, Error> {
         format!("Source: what {file_name} writes. Target: what it reads."),
         format!("Needs from the config file: the keys {file_name} reads."),
     ];
-    let inverted = check::invert(
+    let inverted = crate::invert::invert(
         &inputs.loaded,
         &inputs.checkpoint.tensors,
         &inputs.config,

@@ -18,11 +18,12 @@
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 
-use super::defs::Definitions;
-use super::env::Lets;
-use super::ops::Builtin;
-use super::pipeline::{bind_args, CallTrace, Instance, Pipelines, Trace, DISTINCT_INPUTS};
-use super::{check_traced, Binding};
+use crate::check::check_traced;
+use crate::check::defs::Definitions;
+use crate::check::env::Lets;
+use crate::check::matching::Binding;
+use crate::check::ops::Builtin;
+use crate::check::pipeline::{bind_args, CallTrace, Instance, Pipelines, Trace, DISTINCT_INPUTS};
 use crate::checkpoint::{Config, TensorInfo};
 use crate::diagnostics::Diagnostic;
 use crate::dtype::DType;
@@ -67,7 +68,7 @@ pub fn invert(
     };
     let trace = trace.into_inner();
     let mut ignored = Vec::new();
-    let modules = super::words::resolve(&loaded.modules, &mut ignored);
+    let modules = crate::check::words::resolve(&loaded.modules, &mut ignored);
     let defs = Definitions::collect(&modules, &mut ignored);
     let lets = Lets::evaluate(&defs.lets, config, &mut ignored);
     let casts = defs.global_casts(&mut ignored);
