@@ -11,13 +11,13 @@ pub struct Args {
 }
 
 pub fn run(args: &Args, color: bool) -> Result<Status, Error> {
-    check(args, color, true)
+    check(&args.source, color, true)
 }
 
 /// Checks and reports; `exiting` says the process ends right after, so the
 /// inputs need not be freed (`wmap watch` checks again and again, and frees them).
-pub fn check(args: &Args, color: bool, exiting: bool) -> Result<Status, Error> {
-    let inputs = Inputs::load(&args.source)?;
+pub fn check(source: &SourceArgs, color: bool, exiting: bool) -> Result<Status, Error> {
+    let inputs = Inputs::load(source)?;
     let checked = inputs.check();
     inputs.report(&checked, color);
     let n_sources = inputs.checkpoint.tensors.len();
@@ -40,7 +40,7 @@ pub fn check(args: &Args, color: bool, exiting: bool) -> Result<Status, Error> {
         Err(problems) => {
             println!(
                 "error: {}; {} rules, {n_sources} source tensors",
-                super::common::problems_in(problems.len(), &args.source.rules),
+                super::common::problems_in(problems.len(), &source.rules),
                 problems.rules,
             );
             Status::Problems

@@ -45,7 +45,7 @@ pub struct Args {
 
 /// The run's inputs besides the source: the mapping, every file it uses,
 /// the config, the verification reference.
-fn protected(args: &Args, inputs: &Inputs) -> Vec<Protected> {
+fn protected(args: &Conversion, inputs: &Inputs) -> Vec<Protected> {
     let mut all = vec![Protected::new(&args.source.rules, "the mapping")];
     for (_, file) in inputs.loaded.sources.files() {
         if let Some(path) = &file.path {
@@ -57,7 +57,7 @@ fn protected(args: &Args, inputs: &Inputs) -> Vec<Protected> {
         None => inputs.checkpoint.dir.join("config.json"),
     };
     all.push(Protected::new(config, "the config"));
-    if let Some(reference) = &args.verify {
+    if let Some(reference) = args.verify {
         all.push(Protected::new(reference, "the verification reference"));
     }
     all
@@ -108,16 +108,49 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
 }
 
 pub fn run(args: &Args, color: bool) -> Result<Status, Error> {
-    let inputs = Inputs::load(&args.source)?;
+    convert(
+        &Conversion {
+            source: &args.source,
+            dst: &args.dst,
+            max_shard_size: args.max_shard_size,
+            extras: !args.no_extras,
+            force: args.force,
+            quiet: args.quiet,
+            jobs: args.jobs,
+            verify: args.verify.as_deref(),
+            verify_options: &args.verify_options,
+        },
+        color,
+    )
+}
+
+/// One conversion, as `wmap run` and `wmap watch` ask for it: the parsed
+/// arguments, without the command line they came from.
+pub struct Conversion<'a> {
+    pub source: &'a SourceArgs,
+    pub dst: &'a std::path::Path,
+    pub max_shard_size: Option<u64>,
+    /// Copy config.json, tokenizer files etc. into a folder destination.
+    pub extras: bool,
+    pub force: bool,
+    pub quiet: bool,
+    pub jobs: Option<usize>,
+    pub verify: Option<&'a std::path::Path>,
+    pub verify_options: &'a super::verify::VerifyOptions,
+}
+
+/// Checks, then converts (and verifies, when asked), printing as `wmap run` does.
+pub fn convert(args: &Conversion, color: bool) -> Result<Status, Error> {
+    let inputs = Inputs::load(args.source)?;
     // Before anything else: what the destination would replace.
     let protected = protected(args, &inputs);
-    for line in crate::exec::dest::recover(&args.dst) {
+    for line in crate::exec::dest::recover(args.dst) {
         eprintln!("note: {line}");
     }
     exec::check_destination(
         &inputs.checkpoint,
         &args.source.src,
-        &args.dst,
+        args.dst,
         args.force,
         &protected,
     )?;
@@ -157,7 +190,7 @@ pub fn run(args: &Args, color: bool) -> Result<Status, Error> {
     let mut options = Options {
         max_shard_size: args.max_shard_size,
         force: args.force,
-        extras: !args.no_extras,
+        extras: args.extras,
         protected,
         ..Options::default()
     };
@@ -183,7 +216,7 @@ pub fn run(args: &Args, color: bool) -> Result<Status, Error> {
             &plan,
             &inputs.checkpoint,
             &args.source.src,
-            &args.dst,
+            args.dst,
             &options,
             &control,
         )
@@ -201,7 +234,7 @@ pub fn run(args: &Args, color: bool) -> Result<Status, Error> {
             args.dst.display()
         );
     }
-    if let (Some(kind), Some(reference)) = (verify_model, &args.verify) {
+    if let (Some(kind), Some(reference)) = (verify_model, args.verify) {
         // A folder destination holds the copied config.json; otherwise use the source's.
         let copied = args.dst.join("config.json");
         let config = if args.dst.is_dir() && copied.is_file() {
@@ -216,10 +249,10 @@ pub fn run(args: &Args, color: bool) -> Result<Status, Error> {
         };
         return super::verify::verify(
             kind,
-            &args.dst,
+            args.dst,
             config.as_deref(),
             reference,
-            &args.verify_options,
+            args.verify_options,
         );
     }
     Ok(Status::Ok)

@@ -165,13 +165,7 @@ fn cycle(args: &Args, color: bool, created: &mut Option<Identity>) -> Vec<PathBu
             .filter_map(|(_, f)| f.path.clone()),
     );
     let result = match &args.dst {
-        None => super::check::check(
-            &super::check::Args {
-                source: args.source.clone(),
-            },
-            color,
-            false,
-        ),
+        None => super::check::check(&args.source, color, false),
         Some(dst) => {
             // Replace DST only if it is what this watch wrote; anything else
             // there (a file the user put back, another run's output) is kept.
@@ -186,17 +180,17 @@ fn cycle(args: &Args, color: bool, created: &mut Option<Identity>) -> Vec<PathBu
                 );
                 return files;
             }
-            let result = super::run::run(
-                &super::run::Args {
-                    source: args.source.clone(),
-                    dst: dst.clone(),
+            let result = super::run::convert(
+                &super::run::Conversion {
+                    source: &args.source,
+                    dst,
                     max_shard_size: None,
-                    no_extras: false,
+                    extras: true,
                     force: now.is_some(),
                     quiet: true,
                     jobs: None,
-                    verify: args.verify.clone(),
-                    verify_options: args.verify_options.clone(),
+                    verify: args.verify.as_deref(),
+                    verify_options: &args.verify_options,
                 },
                 color,
             )
