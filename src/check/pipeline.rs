@@ -944,25 +944,8 @@ impl Pipelines<'_> {
                 });
                 return None;
             }
+            // (Within the limits: counted for every instance above.)
             let n = first.shape[axis];
-            if n > super::MAX_VALUES_PER_OP {
-                out.push(Self::too_much(
-                    call,
-                    crate::diagnostics::Limit::ValuesFromOneOp,
-                    n,
-                    super::MAX_VALUES_PER_OP,
-                ));
-                return None;
-            }
-            if result.len() as u64 + n > super::MAX_TARGETS {
-                out.push(Self::too_much(
-                    call,
-                    crate::diagnostics::Limit::Targets,
-                    result.len() as u64 + n,
-                    super::MAX_TARGETS,
-                ));
-                return None;
-            }
             if inst
                 .lanes
                 .iter()

@@ -435,31 +435,12 @@ fn dead_pid() -> u32 {
 /// Starts `wmap run` paused after two tensors (the debug build's fault
 /// injection), waits until it is paused, and returns it.
 fn paused_run(dir: &Path, dst: &str, extra: &[&str]) -> std::process::Child {
-    let mut child = Process::new(assert_cmd::cargo::cargo_bin("wmap"))
-        .current_dir(dir)
-        .env("WMAP_FAULT", "pause-after:1")
-        .args(["run", "--quiet"])
-        .args(extra)
-        .args(["m.wmap", "src", dst])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    loop {
-        line.clear();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "the run ended early"
-        );
-        if line.contains("paused") {
-            break;
-        }
-    }
-    // Keep draining stderr: a closed pipe would kill the run with SIGPIPE.
-    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
-    child
+    let args: Vec<&str> = ["run", "--quiet"]
+        .into_iter()
+        .chain(extra.iter().copied())
+        .chain(["m.wmap", "src", dst])
+        .collect();
+    start_paused(dir, 1, &args).0
 }
 
 #[test]

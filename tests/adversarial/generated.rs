@@ -7,6 +7,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
+use super::common::case::run_in;
 use super::common::write_safetensors;
 use super::support::*;
 use wmap::dtype::DType;
@@ -200,28 +201,7 @@ fn setup_infer() -> tempfile::TempDir {
 
 /// `args` in `dir` exits 2 saying `says`, and every file stays as it was.
 fn refused(dir: &Path, args: &[&str], says: &str) {
-    let before: Vec<(String, Vec<u8>)> = listing(dir)
-        .into_iter()
-        .map(|p| {
-            let b = std::fs::read(dir.join(&p)).unwrap_or_default();
-            (p, b)
-        })
-        .collect();
-    let out = wmap().current_dir(dir).args(args).output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(code(&out), Some(2), "{args:?}: {stderr}");
-    assert!(
-        super::support::says(&stderr, says),
-        "{args:?}: want {says:?} in\n{stderr}"
-    );
-    let after: Vec<(String, Vec<u8>)> = listing(dir)
-        .into_iter()
-        .map(|p| {
-            let b = std::fs::read(dir.join(&p)).unwrap_or_default();
-            (p, b)
-        })
-        .collect();
-    assert_eq!(after, before, "{args:?}: files changed");
+    run_in(dir, args).exits(2).says(says).changes_nothing();
 }
 
 #[test]

@@ -3,7 +3,6 @@
 //! a command. Each ends with a clear error naming the cause, exit 2, no
 //! hang, and nothing left behind.
 
-use std::io::BufRead;
 use std::path::Path;
 use std::process::{Command as Process, Stdio};
 use std::time::{Duration, Instant};
@@ -177,37 +176,8 @@ fn a_folder_as_the_mapping_is_refused() {
 /// Starts a run paused after `n` tensors (debug builds' fault injection) and
 /// waits until it is paused.
 fn paused(dir: &Path, dst: &str, cmd: &[&str]) -> std::process::Child {
-    let mut child = Process::new(assert_cmd::cargo::cargo_bin("wmap"))
-        .current_dir(dir)
-        .env("WMAP_FAULT", "pause-after:2")
-        .env("NO_COLOR", "1")
-        .env("TMPDIR", dir.join("tmp"))
-        .args(cmd)
-        .arg(dst)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    loop {
-        line.clear();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "ended before pausing"
-        );
-        if line.contains("paused") {
-            break;
-        }
-    }
-    // Keep reading stderr in the background so the child never blocks on it.
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut rest = String::new();
-        use std::io::Read;
-        let _ = stderr.read_to_string(&mut rest);
-        let _ = tx.send(rest);
-    });
+    let args: Vec<&str> = cmd.iter().copied().chain([dst]).collect();
+    let (child, rx) = start_paused(dir, 2, &args);
     STDERR.with(|s| *s.borrow_mut() = Some(rx));
     child
 }

@@ -25,3 +25,46 @@ pub fn listing(dir: &std::path::Path) -> Vec<String> {
     out.sort();
     out
 }
+
+/// Starts wmap with `args` in `dir`, paused by the debug build's fault
+/// injection once `after` tensors are written, and waits until it is. Its
+/// stderr is drained in the background (a closed pipe would kill it with
+/// SIGPIPE); the receiver gets the rest of it when the process ends. With a
+/// `tmp` folder in `dir`, that is its temporary folder.
+pub fn start_paused(
+    dir: &std::path::Path,
+    after: u32,
+    args: &[&str],
+) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
+    use std::io::{BufRead, Read};
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("wmap"));
+    cmd.current_dir(dir)
+        .env("WMAP_FAULT", format!("pause-after:{after}"))
+        .env("NO_COLOR", "1")
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    if dir.join("tmp").is_dir() {
+        cmd.env("TMPDIR", dir.join("tmp"));
+    }
+    let mut child = cmd.spawn().unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "{args:?} ended before pausing"
+        );
+        if line.contains("paused") {
+            break;
+        }
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut rest = String::new();
+        let _ = stderr.read_to_string(&mut rest);
+        let _ = tx.send(rest);
+    });
+    (child, rx)
+}
