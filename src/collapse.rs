@@ -1,6 +1,7 @@
 //! Collapsing tensor names into patterns: `transformer.h.{0..11}.attn.bias`.
 //! Used for unmapped-tensor diagnostics, suggestions and `wmap inspect`.
 
+use crate::syntax::PatternPart;
 use std::collections::BTreeMap;
 
 /// Names that differ only in their numeric segments, collapsed.
@@ -14,6 +15,8 @@ pub struct Group {
     /// The form with `{i}`, `{j}`, ... captures, as the body of a `.wmap`
     /// pattern (literal text escaped: `{{`, `\\n`...).
     pub capture_pattern: String,
+    /// The same pattern as syntax: text and integer captures.
+    pub capture_parts: Vec<crate::syntax::PatternPart>,
     /// Indices (into the input) of the names in this group.
     pub members: Vec<usize>,
 }
@@ -111,13 +114,18 @@ pub fn collapse<S: AsRef<str>>(names: &[S]) -> Vec<Group> {
             let mut skeleton = Vec::new();
             let mut pattern = Vec::new();
             let mut capture_pattern = Vec::new();
+            let mut parts = Vec::new();
             let mut pos = 0;
-            for seg in &segs {
+            for (k, seg) in segs.iter().enumerate() {
+                if k > 0 {
+                    parts.push(PatternPart::Text(".".into()));
+                }
                 match seg {
                     Segment::Text(t) => {
                         skeleton.push(t.clone());
                         pattern.push(crate::text::printable(t).into_owned());
                         capture_pattern.push(crate::syntax::format::pattern_literal(t));
+                        parts.push(PatternPart::Text(t.clone()));
                     }
                     Segment::Number => {
                         let column: Vec<u64> = values.iter().map(|v| v[pos]).collect();
@@ -130,6 +138,12 @@ pub fn collapse<S: AsRef<str>>(names: &[S]) -> Vec<Group> {
                         });
                         let name = CAPTURE_NAMES.get(pos).copied().unwrap_or("x");
                         capture_pattern.push(format!("{{{name}}}"));
+                        parts.push(PatternPart::Capture(crate::syntax::Capture {
+                            span: crate::source::Span::new(crate::source::FileId(0), 0..0),
+                            name: name.to_string(),
+                            kind: None,
+                            shift: 0,
+                        }));
                         pos += 1;
                     }
                 }
@@ -140,6 +154,7 @@ pub fn collapse<S: AsRef<str>>(names: &[S]) -> Vec<Group> {
                     skeleton: skeleton.join("."),
                     pattern: pattern.join("."),
                     capture_pattern: capture_pattern.join("."),
+                    capture_parts: joined(parts),
                     members,
                 },
             )
@@ -147,6 +162,18 @@ pub fn collapse<S: AsRef<str>>(names: &[S]) -> Vec<Group> {
         .collect();
     groups.sort_by_key(|(first, _)| *first);
     groups.into_iter().map(|(_, g)| g).collect()
+}
+
+/// Adjacent text parts as one.
+fn joined(parts: Vec<PatternPart>) -> Vec<PatternPart> {
+    let mut out: Vec<PatternPart> = Vec::new();
+    for part in parts {
+        match (out.last_mut(), part) {
+            (Some(PatternPart::Text(prev)), PatternPart::Text(t)) => prev.push_str(&t),
+            (_, part) => out.push(part),
+        }
+    }
+    out
 }
 
 #[cfg(test)]

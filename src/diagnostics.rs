@@ -38,7 +38,7 @@ pub enum Diagnostic {
     /// A file that is not UTF-8 text.
     NotUtf8 { span: Span },
     /// A literal or a computed integer does not fit in 64 bits.
-    IntegerOverflow { span: Span, what: String },
+    IntegerOverflow { span: Span, what: Overflowed },
     /// `wmap N` with an N this build does not know.
     UnsupportedVersion { span: Span, found: u64 },
     /// `wmap N` anywhere but the first statement of a file.
@@ -109,7 +109,7 @@ pub enum Diagnostic {
     BadArguments {
         span: Span,
         op: String,
-        problem: String,
+        problem: ArgProblem,
     },
     /// A dtype name that is not one of the language's dtypes.
     UnknownDtype {
@@ -130,7 +130,7 @@ pub enum Diagnostic {
         bound: Vec<String>,
     },
     /// A capture used in a way its kind does not allow.
-    BadCapture { span: Span, problem: String },
+    BadCapture { span: Span, problem: CaptureProblem },
     /// The patterns of a source list bind different captures.
     MismatchedCaptures {
         span: Span,
@@ -138,13 +138,9 @@ pub enum Diagnostic {
         other: Vec<String>,
     },
     /// A `regex` that does not compile, or a template that names no group.
-    InvalidRegex { span: Span, problem: String },
+    InvalidRegex { span: Span, problem: RegexProblem },
     /// `wmap invert`: a statement whose effect has no exact inverse.
-    NotInvertible {
-        span: Span,
-        problem: String,
-        help: String,
-    },
+    NotInvertible { span: Span, why: Irreversible },
     /// Source tensors that no rule, drop or fallback takes (one per pattern).
     UnmappedTensors {
         pattern: String,
@@ -203,7 +199,7 @@ pub enum Diagnostic {
         tensor: String,
         shape: ShapeText,
         axis: usize,
-        how: String,
+        how: SplitProblem,
     },
     /// An axis index beyond the tensor's rank.
     AxisOutOfRange {
@@ -217,7 +213,7 @@ pub enum Diagnostic {
         span: Span,
         tensor: String,
         shape: ShapeText,
-        problem: String,
+        problem: PermutationProblem,
     },
     /// `slice` with a range outside the axis.
     SliceOutOfRange {
@@ -247,7 +243,8 @@ pub enum Diagnostic {
         span: Span,
         from: DType,
         to: DType,
-        context: String,
+        /// The op that joins them (`concat`, `stack`).
+        op: &'static str,
     },
     /// `add`/`mul` on a tensor that is not floating point.
     NotFloat {
@@ -266,10 +263,8 @@ pub enum Diagnostic {
         becomes: String,
         op: Option<String>,
     },
-    /// `cast` to or from a dtype wmap cannot convert.
-    UnsupportedCast { span: Span, from: DType, to: DType },
     /// `shape[k]` where the pipeline's inputs disagree on axis k.
-    AmbiguousShape { span: Span, detail: String },
+    AmbiguousShape { span: Span, problem: ShapeProblem },
     /// A `tie` whose original is not a target of the mapping.
     TieOriginalMissing { span: Span, name: String },
     /// A source pattern too large for the regex engine to compile.
@@ -324,6 +319,382 @@ impl Limit {
             Limit::ValuesFromOneOp => "values from one op call",
             Limit::Targets => "target tensors",
         }
+    }
+}
+
+/// What does not fit in 64 bits.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Overflowed {
+    /// An integer literal, as written.
+    Literal(String),
+    /// The value of an expression.
+    Expression,
+    /// The element count of a `reshape`'s shape.
+    ShapeElements,
+}
+
+impl fmt::Display for Overflowed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Overflowed::Literal(text) => write!(f, "the literal {text}"),
+            Overflowed::Expression => f.write_str("the result of this expression"),
+            Overflowed::ShapeElements => f.write_str("the element count of this shape"),
+        }
+    }
+}
+
+/// Why `shape[k]` has no single value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ShapeProblem {
+    /// Used outside the arguments of an op in a pipeline.
+    OutsidePipeline,
+    /// The pipeline's inputs differ on the axis.
+    InputsDiffer { first: i64, other: i64, axis: i64 },
+}
+
+/// How a capture is misused. `capture` fields hold the capture as written
+/// (`{i + 1}`), `name` its name.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CaptureProblem {
+    /// `{i + 1}` in a source pattern.
+    ShiftInSource { capture: String },
+    /// One capture written with two kinds in one pattern.
+    TwoKinds { name: String },
+    /// A shifted capture whose value is no integer, or goes below 0.
+    NotNonNegative {
+        capture: String,
+        name: String,
+        value: String,
+    },
+    /// A word list in a target whose source capture is no word list.
+    WordsNeedWords { capture: String, name: String },
+    /// A kind (`:*`, `:**`) in a target pattern.
+    KindInTarget { capture: String },
+    /// A translated word list of another length than its source's.
+    WordCount {
+        capture: String,
+        name: String,
+        from: Vec<String>,
+        to: usize,
+    },
+    /// `unstack(c)` where the sources already bind c.
+    AlreadyBound { op: &'static str, capture: String },
+}
+
+impl fmt::Display for CaptureProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use CaptureProblem::*;
+        match self {
+            ShiftInSource { capture } => {
+                write!(f, "`{capture}`: a shifted capture can only appear in a target")
+            }
+            TwoKinds { name } => write!(
+                f,
+                "capture `{name}` appears twice in this pattern with different kinds"
+            ),
+            NotNonNegative {
+                capture,
+                name,
+                value,
+            } => write!(
+                f,
+                "`{capture}` is not a non-negative integer when {name} = {value}"
+            ),
+            WordsNeedWords { capture, name } => write!(
+                f,
+                "`{capture}`: a list of words in a target needs its source capture `{{{name}:...}}` to be a list too"
+            ),
+            KindInTarget { capture } => write!(
+                f,
+                "`{capture}`: a capture kind (`:*`, `:**`, `:a|b`) belongs in a source pattern"
+            ),
+            WordCount {
+                capture,
+                name,
+                from,
+                to,
+            } => write!(
+                f,
+                "`{capture}` writes the word at the position of the one its source capture matched, \
+                 so it needs as many words as `{{{name}:{}}}` ({to} and {})",
+                from.join("|"),
+                from.len()
+            ),
+            AlreadyBound { op, capture } => write!(
+                f,
+                "{op}({capture}): capture `{capture}` is already bound by the sources"
+            ),
+        }
+    }
+}
+
+/// What is wrong with a `regex` rule.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RegexProblem {
+    /// The regex engine's own report (its last line).
+    Engine(String),
+    /// A regex rule whose target is a pattern, not a template.
+    PatternTarget,
+    /// `$1` for a group that has a name.
+    NamedGroup { group: String, name: String },
+    /// A template reference to a group the regex does not have.
+    NoSuchGroup { group: String },
+}
+
+impl fmt::Display for RegexProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RegexProblem::Engine(text) => f.write_str(text),
+            RegexProblem::PatternTarget => {
+                f.write_str("a regex rule's target is a template string with `$1` or `${name}`")
+            }
+            RegexProblem::NamedGroup { group, name } => {
+                write!(f, "group {group} is named: write `${{{name}}}`")
+            }
+            RegexProblem::NoSuchGroup { group } => write!(
+                f,
+                "the template refers to group `{group}`, which the regex does not have"
+            ),
+        }
+    }
+}
+
+/// What is wrong with an op call's arguments.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ArgProblem {
+    /// A parameter of a user `op` given no value.
+    Missing { param: String },
+    /// `transpose` with one axis.
+    BothAxesOrNone,
+    /// `reshape` with a negative size other than one `-1`.
+    BadDimensions,
+    /// A parameter the op cannot do without, with how a call looks.
+    Needs {
+        what: &'static str,
+        example: &'static str,
+    },
+    /// `split(sizes=..)` given something other than a list.
+    SizesNotList,
+    /// `split(sizes=[..])` with a negative size.
+    NegativeSize,
+    /// `split` with both or neither of `parts` and `sizes`.
+    PartsOrSizes,
+    /// A float or a list where an integer goes.
+    NotInteger { found: Found },
+    /// An argument name the op has no parameter for.
+    NoSuchParameter { name: String, takes: Vec<String> },
+    /// More positional arguments than parameters.
+    TooMany { takes: Vec<String> },
+    /// One parameter given twice.
+    GivenTwice { param: String },
+    /// `permute`/`reshape` given a named argument.
+    PositionalOnly,
+    /// `permute`/`reshape` given nothing.
+    NoDimensions,
+    /// `stack`/`unstack` whose first argument is not a capture name.
+    CaptureFirst,
+    /// A user `op` called with the wrong number of arguments.
+    Count { takes: Vec<String>, given: usize },
+}
+
+/// What was found where an integer goes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Found {
+    Float(f64),
+    List,
+}
+
+impl ArgProblem {
+    fn text(&self, op: &str) -> String {
+        use ArgProblem::*;
+        let takes_list = |takes: &[String]| {
+            if takes.is_empty() {
+                "none".to_string()
+            } else {
+                takes.join(", ")
+            }
+        };
+        match self {
+            Missing { param } => format!("missing argument `{param}`"),
+            BothAxesOrNone => "give both axes, or none for a 2-D tensor".into(),
+            BadDimensions => "dimensions are non-negative, with at most one -1".into(),
+            Needs { what, example: "" } => format!("needs {what}"),
+            Needs { what, example } => format!("needs {what}, as in `{example}`"),
+            SizesNotList => "`sizes` is a list, as in `sizes=[64, 16, 16]`".into(),
+            NegativeSize => "sizes are non-negative".into(),
+            PartsOrSizes => "give exactly one of `parts` and `sizes`".into(),
+            NotInteger {
+                found: Found::Float(f),
+            } => format!("expected an integer, found {f}"),
+            NotInteger { found: Found::List } => "expected an integer, found a list".into(),
+            NoSuchParameter { name, takes } if takes.is_empty() => {
+                format!("no argument named `{name}`")
+            }
+            NoSuchParameter { name, takes } => {
+                format!("no argument named `{name}` (it takes {})", takes.join(", "))
+            }
+            TooMany { takes } => format!("too many arguments: it takes {}", takes_list(takes)),
+            GivenTwice { param } => format!("`{param}` is given twice"),
+            PositionalOnly => "takes positional dimensions only".into(),
+            NoDimensions => "needs at least one dimension".into(),
+            CaptureFirst => {
+                format!("the first argument is a capture name, as in `{op}(e, axis=0)`")
+            }
+            Count { takes, given } => format!(
+                "it takes {} argument{} ({}), {given} given",
+                takes.len(),
+                plural(takes.len()),
+                takes.join(", ")
+            ),
+        }
+    }
+}
+
+/// Why axes do not make a permutation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PermutationProblem {
+    /// `transpose` without axes on a tensor that is not 2-D.
+    TransposeNot2d { rank: usize },
+    /// `permute(..)` whose axes are not each axis once.
+    NotAPermutation { axes: Vec<i64>, rank: usize },
+}
+
+impl fmt::Display for PermutationProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PermutationProblem::TransposeNot2d { rank } => write!(
+                f,
+                "`transpose` without axes swaps the axes of a 2-D tensor; this one is {rank}-D"
+            ),
+            PermutationProblem::NotAPermutation { axes, rank } => {
+                let axes: Vec<String> = axes.iter().map(|a| a.to_string()).collect();
+                write!(
+                    f,
+                    "permute({}) is not a permutation of the {rank} axes",
+                    axes.join(", ")
+                )
+            }
+        }
+    }
+}
+
+/// How a `split` does not fit its axis.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SplitProblem {
+    /// `parts=N` where N does not divide the axis (or is not positive).
+    Parts { parts: i64 },
+    /// `sizes=[..]` that do not add up to the axis (`total` is `None` past u64).
+    Sizes { sizes: Vec<u64>, total: Option<u64> },
+}
+
+impl SplitProblem {
+    /// How it fails to cut an axis of `dim`.
+    fn text(&self, dim: u64) -> String {
+        match self {
+            SplitProblem::Parts { parts } => {
+                format!("into {parts} equal parts: {dim} is not a multiple of {parts}")
+            }
+            SplitProblem::Sizes { sizes, total } => format!(
+                "into sizes {}: they add up to {}, not {dim}",
+                ShapeText(sizes.clone()),
+                total
+                    .map(|t| t.to_string())
+                    .unwrap_or_else(|| "too much".into())
+            ),
+        }
+    }
+}
+
+/// Why `wmap invert` cannot undo a statement exactly.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Irreversible {
+    /// A `drop` that took tensors.
+    Drop { taken: usize },
+    /// A global cast that rounds a tensor.
+    NarrowingGlobalCast {
+        tensor: String,
+        from: DType,
+        to: DType,
+    },
+    /// A global cast that changed some, not all, of one rule's inputs.
+    PartialGlobalCast,
+    /// A target capture written with two shifts.
+    TwoShifts { capture: String },
+    /// An op call no instance reached.
+    NeverRan,
+    /// `reshape` applied to different shapes.
+    ReshapeShapesDiffer,
+    /// `concat` of different sizes in different matches.
+    ConcatSizesDiffer,
+    /// `concat` whose axis is not known.
+    ConcatAxisUnknown,
+    /// `slice`.
+    Slice,
+    /// `cast` of tensors of several dtypes.
+    CastMixedDtypes,
+    /// A cast that rounds.
+    CastRounds { from: DType, to: DType },
+    /// `add`/`mul` by a number whose inverse rounds.
+    ArithRounds { op: &'static str, x: f64 },
+}
+
+impl fmt::Display for Irreversible {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use Irreversible::*;
+        match self {
+            Drop { taken } => write!(
+                f,
+                "this drop discards {taken} source tensor{}, which the reverse cannot recreate",
+                plural(*taken)
+            ),
+            NarrowingGlobalCast { tensor, from, to } => {
+                write!(f, "`{tensor}` is {from}, and the cast to {to} rounds it")
+            }
+            PartialGlobalCast => {
+                f.write_str("the global cast changed only some of this rule's inputs")
+            }
+            TwoShifts { capture } => {
+                write!(
+                    f,
+                    "capture `{capture}` is written with two different shifts"
+                )
+            }
+            NeverRan => f.write_str("this op never ran, so what it was applied to is unknown"),
+            ReshapeShapesDiffer => f.write_str(
+                "the shapes reshaped here differ between tensors, and the inverse needs one",
+            ),
+            ConcatSizesDiffer => {
+                f.write_str("the tensors joined here have different sizes in different matches")
+            }
+            ConcatAxisUnknown => f.write_str("the axis of this concat is not known"),
+            Slice => f.write_str("slice keeps part of a tensor; the rest cannot be recreated"),
+            CastMixedDtypes => f.write_str("this cast applies to tensors of different dtypes"),
+            CastRounds { from, to } => write!(f, "the cast from {from} to {to} rounds"),
+            ArithRounds { op, x } => write!(
+                f,
+                "floating-point `{op}({x})` rounds, so undoing it is not exact"
+            ),
+        }
+    }
+}
+
+impl Irreversible {
+    fn help(&self) -> Option<String> {
+        use Irreversible::*;
+        let text = match self {
+            Drop { .. } => "a reverse exists only for mappings that keep every tensor: map these with a rule instead",
+            NarrowingGlobalCast { .. } | CastRounds { .. } => "only widening casts have an exact inverse",
+            PartialGlobalCast => "cast this rule's inputs explicitly with `cast(...)` in its pipeline",
+            TwoShifts { .. } => "the reverse must read each capture from one place",
+            NeverRan => "check the mapping against a checkpoint where this rule matches",
+            ReshapeShapesDiffer => "split the rule so that each reshapes one shape",
+            ConcatSizesDiffer => "split the rule so that each joins one set of sizes",
+            ConcatAxisUnknown => "write the axis as a number",
+            Slice => "a reverse exists only for mappings that keep every element",
+            CastMixedDtypes => "cast each dtype in a rule of its own",
+            ArithRounds { .. } => "only `mul` by a power of two (or -1) has an exact inverse",
+        };
+        Some(text.into())
     }
 }
 
@@ -403,7 +774,6 @@ impl Diagnostic {
             NarrowingCast { .. } => "narrowing_cast",
             NotFloat { .. } => "not_float",
             NumberOutOfRange { .. } => "number_out_of_range",
-            UnsupportedCast { .. } => "unsupported_cast",
             AmbiguousShape { .. } => "ambiguous_shape",
             TieOriginalMissing { .. } => "tie_original_missing",
         }
@@ -466,7 +836,9 @@ impl Diagnostic {
             DivisionByZero { .. } => "division by zero".into(),
             UnknownOp { name, .. } => format!("unknown op `{name}`"),
             RecursiveOp { chain, .. } => format!("op calls itself: {}", chain.join(" -> ")),
-            BadArguments { op, problem, .. } => format!("bad arguments to `{op}`: {problem}"),
+            BadArguments { op, problem, .. } => {
+                format!("bad arguments to `{op}`: {}", problem.text(op))
+            }
             UnknownDtype { name, .. } => format!("unknown dtype `{name}`"),
             ConflictingCast { dtype, .. } => {
                 format!("two global casts apply to {dtype} tensors")
@@ -474,14 +846,14 @@ impl Diagnostic {
             UnboundCapture { name, .. } => {
                 format!("capture `{{{name}}}` is not bound by this rule's sources")
             }
-            BadCapture { problem, .. } => problem.clone(),
+            BadCapture { problem, .. } => problem.to_string(),
             MismatchedCaptures { first, other, .. } => format!(
                 "the sources of this rule bind different captures: {} and {}",
                 show_captures(first),
                 show_captures(other)
             ),
             InvalidRegex { problem, .. } => format!("invalid regex rule: {problem}"),
-            NotInvertible { problem, .. } => format!("no exact inverse: {problem}"),
+            NotInvertible { why, .. } => format!("no exact inverse: {why}"),
             UnmappedTensors { pattern, count, .. } => {
                 if *count == 1 {
                     format!("source tensor `{pattern}` is not mapped by any rule")
@@ -518,12 +890,15 @@ impl Diagnostic {
             ),
             IndivisibleSplit {
                 shape, axis, how, ..
-            } => format!("cannot split axis {axis} of {shape} {how}"),
+            } => format!(
+                "cannot split axis {axis} of {shape} {}",
+                how.text(shape.0.get(*axis).copied().unwrap_or(0))
+            ),
             AxisOutOfRange { axis, shape, .. } => format!(
                 "axis {axis} is out of range for a {}-D tensor {shape}",
                 shape.0.len()
             ),
-            BadPermutation { problem, .. } => problem.clone(),
+            BadPermutation { problem, .. } => problem.to_string(),
             SliceOutOfRange {
                 shape,
                 axis,
@@ -535,11 +910,16 @@ impl Diagnostic {
                 format!("cannot {op} along axis {axis}: the other axes differ")
             }
             NonContiguousStack { capture, group, .. } => format!(
-                "stack({capture}) needs {{{capture}}} to take exactly the values 0..n-1{group}"
+                "stack({capture}) needs {{{capture}}} to take exactly the values 0..n-1{}",
+                if group.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (for {group})")
+                }
             ),
-            NarrowingCast {
-                from, to, context, ..
-            } => format!("{context} would convert {from} to {to}, which loses information"),
+            NarrowingCast { from, to, op, .. } => format!(
+                "{op} of {from} and {to} tensors would convert {from} to {to}, which loses information"
+            ),
             NotFloat {
                 op, tensor, dtype, ..
             } => format!("`{op}` needs a floating-point tensor, but `{tensor}` is {dtype}"),
@@ -557,8 +937,17 @@ impl Diagnostic {
                 op: Some(op),
                 ..
             } => format!("`{op}` uses {text} as {dtype} here, where it becomes {becomes}"),
-            UnsupportedCast { from, to, .. } => format!("cannot cast {from} to {to}"),
-            AmbiguousShape { detail, .. } => format!("`shape` is ambiguous here: {detail}"),
+            AmbiguousShape { problem, .. } => {
+                let detail = match problem {
+                    ShapeProblem::OutsidePipeline => {
+                        "`shape[k]` is only defined in the arguments of an op in a pipeline".into()
+                    }
+                    ShapeProblem::InputsDiffer { first, other, axis } => {
+                        format!("the inputs have {first} and {other} on axis {axis}")
+                    }
+                };
+                format!("`shape` is ambiguous here: {detail}")
+            }
             TieOriginalMissing { name, .. } => {
                 format!("tie refers to `{name}`, which no rule produces")
             }
@@ -631,7 +1020,8 @@ impl Diagnostic {
             ),
             DivisionByZero { .. } => None,
             UnknownOp { suggestion, .. } => did_you_mean(suggestion).or_else(|| {
-                Some("built-in ops: transpose, permute, reshape, split, concat, stack, unstack, slice, cast, add, mul".into())
+                let names: Vec<&str> = crate::ops::Builtin::ALL.iter().map(|op| op.name()).collect();
+                Some(format!("built-in ops: {}", names.join(", ")))
             }),
             RecursiveOp { .. } => Some("an op may call other ops, but not itself".into()),
             BadArguments { .. } => None,
@@ -657,7 +1047,7 @@ impl Diagnostic {
                     .into(),
             ),
             InvalidRegex { .. } => None,
-            NotInvertible { help, .. } => Some(help.clone()),
+            NotInvertible { why, .. } => why.help(),
             UnmappedTensors { example, count, .. } => Some(if *count == 1 {
                 "map it with a rule, `drop` it, or add a `fallback`".into()
             } else {
@@ -724,7 +1114,6 @@ impl Diagnostic {
                 DType::F8E5M2 => "f8_e5m2 numbers lie within ±57344, the smallest above 0 is 1.5e-5".into(),
                 _ => format!("{dtype} cannot hold it"),
             }),
-            UnsupportedCast { .. } => None,
             AmbiguousShape { .. } => Some(
                 "use `shape[k]` in a rule with one source, or in an `op` definition".into(),
             ),
@@ -843,7 +1232,6 @@ impl Diagnostic {
             NarrowingCast { span, .. } => vec![primary(*span, "implicit conversion here")],
             NotFloat { span, .. } => vec![primary(*span, "here")],
             NumberOutOfRange { span, .. } => vec![primary(*span, "out of range")],
-            UnsupportedCast { span, .. } => vec![primary(*span, "here")],
             AmbiguousShape { span, .. } => vec![primary(*span, "here")],
             TieOriginalMissing { span, .. } => vec![primary(*span, "not produced")],
             PatternTooLarge { span, .. } => vec![primary(*span, "too large")],

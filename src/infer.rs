@@ -20,7 +20,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::collapse;
 use crate::dtype::DType;
+use crate::ops::{made, made_call, Builtin};
+use crate::source::{FileId, Span, Spanned};
 use crate::syntax::format::quote_pattern;
+use crate::syntax::print::Document;
+use crate::syntax::{Item, Matcher, OpCall, Pattern, PatternPart, Rule, Targets};
 
 /// A tensor by name, shape and dtype.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,7 +50,10 @@ pub struct Draft {
 /// One side's layer pattern.
 #[derive(Debug)]
 struct Group {
+    /// The pattern's body as written (for comments).
     pattern: String,
+    /// The pattern as syntax (for rules).
+    parts: Vec<PatternPart>,
     /// Layer indices of each member -> the member's tensor.
     members: BTreeMap<Vec<u64>, usize>,
     concepts: BTreeSet<String>,
@@ -269,6 +276,7 @@ fn groups(tensors: &[Tensor], hints: &[(String, String)]) -> Vec<Group> {
             let (concepts, role) = concepts(&g.skeleton, hints);
             Group {
                 pattern: g.capture_pattern,
+                parts: g.capture_parts,
                 members,
                 embedding: concepts.contains("embed"),
                 kind: Kind::of(&concepts),
@@ -453,46 +461,41 @@ pub fn infer(
         }
     }
 
-    let mut text = String::new();
+    let mut doc = Document::new();
     for line in title {
-        text.push_str(&format!("# {}\n", crate::text::printable(line)));
+        doc.comment(line);
     }
-    text.push_str("wmap 1\n\n");
+    doc.item(Item::Version(Spanned::new(1, nowhere())));
+    doc.blank();
     let mut rules = 0;
-    let mut order: Vec<(usize, String)> = Vec::new();
+    // Each rule with the comments that go before it, by its source's place.
+    let mut order: Vec<(usize, Document)> = Vec::new();
     for (&(a, b, l), alts) in pairs.iter().zip(&alternatives) {
         let s = &sg[a];
         let t = &tg[b];
-        let guess = if alts.is_empty() {
-            String::new()
-        } else {
+        let mut entry = Document::new();
+        if !alts.is_empty() {
             guesses += 1;
-            format!(
-                "# guess: a tie; as good: {}\n",
+            entry.comment(&format!(
+                "guess: a tie; as good: {}",
                 alts.iter().take(4).cloned().collect::<Vec<_>>().join(", ")
-            )
-        };
+            ));
+        }
         let (si, ti) = (s.first(), t.first());
         let transpose = match l {
             Layout::Transposed => true,
             Layout::Either => square_transposed && !s.embedding,
             Layout::Same => false,
         };
-        let mut ops = String::new();
+        let mut ops = Vec::new();
         if transpose {
-            ops.push_str(" | transpose");
+            ops.push(made_call(Builtin::Transpose.name(), Vec::new()));
         }
         if src[si].dtype != dst[ti].dtype {
-            ops.push_str(&format!(" | cast({})", dst[ti].dtype.name()));
+            ops.push(cast_to(dst[ti].dtype));
         }
-        order.push((
-            a,
-            format!(
-                "{guess}{}{ops} -> {}\n",
-                quote_pattern(&s.pattern),
-                quote_pattern(&t.pattern)
-            ),
-        ));
+        entry.item(rule(s, ops, vec![pattern(t)]));
+        order.push((a, entry));
         rules += 1;
     }
     for (a, (parts, axis, transpose, tied)) in &splits {
@@ -510,73 +513,61 @@ pub fn infer(
                 }
             })
             .collect();
-        let split = if sizes.iter().all(|x| *x == sizes[0]) {
-            format!("split(axis={axis}, parts={})", sizes.len())
+        let how = if sizes.iter().all(|x| *x == sizes[0]) {
+            made::named("parts", made::int(sizes.len() as i64))
         } else {
-            format!(
-                "split(axis={axis}, sizes=[{}])",
-                sizes
-                    .iter()
-                    .map(|x| x.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+            made::named(
+                "sizes",
+                made::list(sizes.iter().map(|&x| made::int(x as i64)).collect()),
             )
         };
-        let mut ops = format!(" | {split}");
+        let mut ops = vec![made_call(
+            Builtin::Split.name(),
+            vec![made::named("axis", made::int(*axis as i64)), how],
+        )];
         if *transpose {
-            ops.push_str(" | transpose");
+            ops.push(made_call(Builtin::Transpose.name(), Vec::new()));
         }
         let ti = tg[parts[0]].first();
         if src[si].dtype != dst[ti].dtype {
-            ops.push_str(&format!(" | cast({})", dst[ti].dtype.name()));
+            ops.push(cast_to(dst[ti].dtype));
         }
-        let targets: Vec<String> = parts
-            .iter()
-            .map(|&b| quote_pattern(&tg[b].pattern))
-            .collect();
-        let guess = match tied {
-            None => String::new(),
-            Some(other) => {
-                guesses += 1;
-                format!(
-                    "# guess: a tie; as good: [{}]\n",
-                    other
-                        .iter()
-                        .map(|&b| quote_pattern(&tg[b].pattern))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            }
-        };
-        order.push((
-            *a,
-            format!(
-                "# {}: fused; split into the {} targets it sums to\n{guess}{}{ops} -> [{}]\n",
-                s.pattern,
-                parts.len(),
-                quote_pattern(&s.pattern),
-                targets.join(", ")
-            ),
+        let mut entry = Document::new();
+        entry.comment(&format!(
+            "{}: fused; split into the {} targets it sums to",
+            s.pattern,
+            parts.len()
         ));
+        if let Some(other) = tied {
+            guesses += 1;
+            entry.comment(&format!(
+                "guess: a tie; as good: [{}]",
+                other
+                    .iter()
+                    .map(|&b| quote_pattern(&tg[b].pattern))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        let targets = parts.iter().map(|&b| pattern(&tg[b])).collect();
+        entry.item(rule(s, ops, targets));
+        order.push((*a, entry));
         rules += 1;
     }
     order.sort_by_key(|(a, _)| *a);
-    for (_, r) in &order {
-        text.push_str(r);
+    for (_, entry) in order {
+        doc.extend(entry);
     }
 
     // What is left, with the candidates considered.
-    let mut left = String::new();
+    let mut left = Document::new();
     let unresolved_sources = sg
         .iter()
         .enumerate()
         .filter(|(a, _)| !src_used[*a])
         .map(|(_, s)| {
             let candidates = considered(s, &tg, dst, |b| !dst_used[b]);
-            left.push_str(&format!(
-                "# {}: no target found{candidates}\n",
-                s.describe(src)
-            ));
+            left.comment(&format!("{}: no target found{candidates}", s.describe(src)));
         })
         .count();
     let unresolved_targets = tg
@@ -585,17 +576,20 @@ pub fn infer(
         .filter(|(b, _)| !dst_used[*b])
         .map(|(_, t)| {
             let candidates = considered(t, &sg, src, |a| !src_used[a]);
-            left.push_str(&format!(
-                "# nothing found for {}{candidates}\n",
+            left.comment(&format!(
+                "nothing found for {}{candidates}",
                 t.describe(dst)
             ));
         })
         .count();
     if !left.is_empty() {
-        text.push_str("\n# Unresolved: write these rules by hand (or `drop` what the target does not need).\n");
-        text.push_str(&left);
+        doc.blank();
+        doc.comment(
+            "Unresolved: write these rules by hand (or `drop` what the target does not need).",
+        );
+        doc.extend(left);
     }
-    let text = crate::syntax::format::format(&text).unwrap_or(text);
+    let text = doc.text();
     Draft {
         text,
         rules,
@@ -603,6 +597,38 @@ pub fn infer(
         unresolved_targets,
         guesses,
     }
+}
+
+fn nowhere() -> Span {
+    Span::new(FileId(0), 0..0)
+}
+
+/// A group's pattern as syntax.
+fn pattern(g: &Group) -> Pattern {
+    Pattern {
+        span: nowhere(),
+        parts: g.parts.clone(),
+    }
+}
+
+/// `cast(DTYPE)`.
+fn cast_to(dtype: DType) -> OpCall {
+    made_call(
+        Builtin::Cast.name(),
+        vec![made::positional(made::name(dtype.name()))],
+    )
+}
+
+/// `SOURCE | ops -> TARGETS`.
+fn rule(source: &Group, pipeline: Vec<OpCall>, targets: Vec<Pattern>) -> Item {
+    Item::Rule(Rule {
+        span: nowhere(),
+        optional: false,
+        fallback: false,
+        sources: Matcher::Patterns(vec![pattern(source)]),
+        pipeline,
+        targets: Targets::Patterns(targets),
+    })
 }
 
 /// `; candidates: "a" [64, 64], "b" [64]`: the closest names on the other side.

@@ -15,25 +15,24 @@
 //! something, `slice`, a narrowing cast, `add`, `mul` by a number that is
 //! not a power of two) are reported, one diagnostic each.
 
-use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 
-use crate::check::check_traced;
 use crate::check::defs::Definitions;
 use crate::check::env::Lets;
+use crate::check::ir::{Callee, Lowered, Step, DISTINCT_INPUTS};
 use crate::check::matching::Binding;
-use crate::check::ops::Builtin;
-use crate::check::pipeline::{bind_args, CallTrace, Instance, Pipelines, Trace, DISTINCT_INPUTS};
+use crate::check::pipeline::{Instance, Pipelines};
 use crate::checkpoint::{Config, TensorInfo};
-use crate::diagnostics::Diagnostic;
+use crate::diagnostics::{Diagnostic, Irreversible};
 use crate::dtype::DType;
 use crate::loader::Loaded;
+use crate::ops::{made, made_call, Builtin, Seen};
 use crate::plan::{Node, NodeOp, Plan};
 use crate::source::{FileId, Span, Spanned};
-use crate::syntax::format::{pattern_literal, quote, quote_name, quote_pattern};
+use crate::syntax::print::Document;
 use crate::syntax::{
-    Arg, ArgValue, Capture, CaptureKind, Expr, ExprKind, Matcher, OpCall, OpDef, Pattern,
-    PatternPart, Rule, Targets,
+    Arg, ArgValue, Capture, CaptureKind, Drop, Expr, ExprKind, Item, Matcher, OpCall, OpDef,
+    Pattern, PatternPart, Rule, Targets,
 };
 
 /// The result of inverting: the reverse mapping's text, or why not.
@@ -46,7 +45,7 @@ pub struct Inverted {
     pub plan: Option<Plan>,
 }
 
-/// Derives the reverse of `loaded` from its plan against `tensors`.
+/// Derives the reverse of `loaded` from its checked form against `tensors`.
 /// `title` lines open the output as comments.
 pub fn invert(
     loaded: &Loaded,
@@ -54,10 +53,8 @@ pub fn invert(
     config: &Config,
     title: &[String],
 ) -> Inverted {
-    let trace = RefCell::new(Trace::default());
-    let checked = check_traced(loaded, tensors, config, Some(&trace));
-    let plan = match checked {
-        Ok(plan) => plan,
+    let lowered = match crate::check::lower(loaded, tensors, config) {
+        Ok(lowered) => lowered,
         Err(problems) => {
             return Inverted {
                 text: None,
@@ -66,7 +63,8 @@ pub fn invert(
             }
         }
     };
-    let trace = trace.into_inner();
+    // The mapping checked, so collecting its definitions again finds no
+    // problem; the checked form refers to them by place.
     let mut ignored = Vec::new();
     let modules = crate::check::words::resolve(&loaded.modules, &mut ignored);
     let defs = Definitions::collect(&modules, &mut ignored);
@@ -74,45 +72,35 @@ pub fn invert(
     let casts = defs.global_casts(&mut ignored);
     let mut inv = Inverter {
         loaded,
-        plan: &plan,
+        lowered: &lowered,
         defs: &defs,
-        trace: &trace,
         lets: &lets,
         config,
         casts,
         out: Vec::new(),
     };
-    let text = inv.mapping(tensors, title);
+    let doc = inv.mapping(tensors, title);
     let diagnostics = std::mem::take(&mut inv.out);
-    let text = if diagnostics.is_empty() {
-        Some(crate::syntax::format::format(&text).unwrap_or(text))
-    } else {
-        None
-    };
+    let text = diagnostics.is_empty().then(|| doc.text());
     Inverted {
         text,
         diagnostics,
-        plan: Some(plan),
+        plan: Some(lowered.plan),
     }
 }
 
 struct Inverter<'a> {
     loaded: &'a Loaded,
-    plan: &'a Plan,
+    lowered: &'a Lowered,
     defs: &'a Definitions<'a>,
-    trace: &'a Trace,
     lets: &'a Lets,
     config: &'a Config,
     casts: HashMap<DType, DType>,
     out: Vec<Diagnostic>,
 }
 
-fn refuse(span: Span, problem: impl Into<String>, help: impl Into<String>) -> Diagnostic {
-    Diagnostic::NotInvertible {
-        span,
-        problem: problem.into(),
-        help: help.into(),
-    }
+fn refuse(span: Span, why: Irreversible) -> Diagnostic {
+    Diagnostic::NotInvertible { span, why }
 }
 
 fn is_std(loaded: &Loaded, file: FileId) -> bool {
@@ -120,11 +108,48 @@ fn is_std(loaded: &Loaded, file: FileId) -> bool {
     f.path.is_none() && f.name.starts_with("std/")
 }
 
-impl Inverter<'_> {
-    fn text(&self, span: Span) -> &str {
-        self.loaded.sources.slice(span)
-    }
+fn nowhere() -> Span {
+    Span::new(FileId(0), 0..0)
+}
 
+/// A pattern with no place in any file.
+fn made_pattern(parts: Vec<PatternPart>) -> Pattern {
+    Pattern {
+        span: nowhere(),
+        parts,
+    }
+}
+
+/// The pattern that matches exactly `name`.
+fn exact(name: &str) -> Pattern {
+    made_pattern(vec![PatternPart::Text(name.to_string())])
+}
+
+fn made_rule(
+    rule: &Rule,
+    sources: Vec<Pattern>,
+    pipeline: Vec<OpCall>,
+    targets: Vec<Pattern>,
+) -> Item {
+    Item::Rule(Rule {
+        span: nowhere(),
+        optional: rule.optional,
+        fallback: rule.fallback,
+        sources: Matcher::Patterns(sources),
+        pipeline,
+        targets: Targets::Patterns(targets),
+    })
+}
+
+fn made_drop(pattern: Pattern) -> Item {
+    Item::Drop(Drop {
+        span: nowhere(),
+        optional: false,
+        matcher: Matcher::Patterns(vec![pattern]),
+    })
+}
+
+impl Inverter<'_> {
     fn location(&self, span: Span) -> String {
         format!(
             "{}:{}",
@@ -133,109 +158,97 @@ impl Inverter<'_> {
         )
     }
 
-    fn mapping(&mut self, tensors: &[TensorInfo], title: &[String]) -> String {
-        let mut text = String::new();
+    fn mapping(&mut self, tensors: &[TensorInfo], title: &[String]) -> Document {
+        let mut doc = Document::new();
         for line in title {
-            text.push_str(&format!("# {}\n", crate::text::printable(line)));
+            doc.comment(line);
         }
-        text.push_str("wmap 1\n");
+        doc.item(Item::Version(Spanned::new(1, nowhere())));
         // Stdlib modules the mapping's own files use, then its lets and ops.
-        let mut uses = Vec::new();
-        let mut defs_text = Vec::new();
+        let mut uses: Vec<String> = Vec::new();
+        let mut definitions = Vec::new();
         for (file, module) in &self.loaded.modules {
             if is_std(self.loaded, *file) {
                 continue;
             }
             for item in &module.items {
                 match item {
-                    crate::syntax::Item::Use(u)
-                        if u.value.starts_with("std/") && !uses.contains(&u.value) =>
-                    {
+                    Item::Use(u) if u.value.starts_with("std/") && !uses.contains(&u.value) => {
                         uses.push(u.value.clone());
                     }
-                    crate::syntax::Item::Let(l) => defs_text.push(self.text(l.span).to_string()),
-                    crate::syntax::Item::Op(o) => defs_text.push(self.text(o.span).to_string()),
+                    Item::Let(_) | Item::Op(_) => definitions.push(item.clone()),
                     _ => {}
                 }
             }
         }
-        for u in &uses {
-            text.push_str(&format!("use {}\n", quote(u)));
-        }
         if !uses.is_empty() {
-            text.push('\n');
+            for u in uses {
+                doc.item(Item::Use(Spanned::new(u, nowhere())));
+            }
+            doc.blank();
         }
-        for d in &defs_text {
-            text.push_str(d);
-            text.push('\n');
-        }
-        if !defs_text.is_empty() {
-            text.push('\n');
+        if !definitions.is_empty() {
+            for d in definitions {
+                doc.item(d);
+            }
+            doc.blank();
         }
         self.global_casts(tensors);
         for rule in self.defs.rules.clone() {
-            if let Some(r) = self.rule(rule) {
-                text.push_str(&r);
-            }
+            self.rule(rule, &mut doc);
         }
         for drop in &self.defs.drops {
-            let taken = self.trace.drops.get(&drop.span).copied().unwrap_or(0);
+            let taken = self
+                .lowered
+                .drops
+                .iter()
+                .find(|d| d.span == drop.span)
+                .map_or(0, |d| d.taken);
             if taken > 0 {
-                self.out.push(refuse(
-                    drop.span,
-                    format!(
-                        "this drop discards {taken} source tensor{}, which the reverse cannot recreate",
-                        if taken == 1 { "" } else { "s" }
-                    ),
-                    "a reverse exists only for mappings that keep every tensor: map these with a rule instead",
-                ));
+                self.out
+                    .push(refuse(drop.span, Irreversible::Drop { taken }));
             }
         }
-        let ties: Vec<String> = self
-            .defs
-            .ties
-            .iter()
-            .map(|tie| {
-                let location = self.location(tie.span);
-                let head = format!(
-                    "# {location}: a copy of {}\n",
-                    quote_pattern(&tie.original.display())
-                );
-                if tie.optional {
-                    // Some copies may have been left to rules: drop exactly
-                    // the ones this tie made (none, often).
-                    let drops: String = self
-                        .plan
-                        .targets
-                        .iter()
-                        .filter(|t| t.rule == location)
-                        .map(|t| format!("drop {}\n", quote_name(&t.name)))
-                        .collect();
-                    return if drops.is_empty() {
-                        String::new()
-                    } else {
-                        head + &drops
-                    };
-                }
-                let kinds: HashMap<String, CaptureKind> = tie
-                    .original
-                    .captures()
-                    .map(|c| (c.name.clone(), c.kind.clone().unwrap_or(CaptureKind::Int)))
+        let mut ties = Document::new();
+        for tie in &self.defs.ties {
+            let location = self.location(tie.span);
+            let head = format!(
+                "{location}: a copy of {}",
+                crate::syntax::print::pattern(&tie.original)
+            );
+            if tie.optional {
+                // Some copies may have been left to rules: drop exactly
+                // the ones this tie made (none, often).
+                let made: Vec<&str> = self
+                    .lowered
+                    .plan
+                    .targets
+                    .iter()
+                    .filter(|t| t.rule == location)
+                    .map(|t| t.name.as_str())
                     .collect();
-                format!(
-                    "{head}drop {}\n",
-                    quote_pattern(&source_pattern(&tie.copy, &kinds))
-                )
-            })
-            .filter(|text| !text.is_empty())
-            .collect();
-        if !ties.is_empty() {
-            text.push_str("\n# Tied copies: the original is mapped back above.\n");
-            for t in ties {
-                text.push_str(&t);
+                if !made.is_empty() {
+                    ties.comment(&head);
+                    for name in made {
+                        ties.item(made_drop(exact(name)));
+                    }
+                }
+                continue;
             }
+            let kinds: HashMap<String, CaptureKind> = tie
+                .original
+                .captures()
+                .map(|c| (c.name.clone(), c.kind.clone().unwrap_or(CaptureKind::Int)))
+                .collect();
+            ties.comment(&head);
+            ties.item(made_drop(source_pattern(&tie.copy, &kinds)));
         }
-        text
+        if !ties.is_empty() {
+            doc.blank();
+            doc.comment("Tied copies: the original is mapped back above.");
+            doc.extend(ties);
+        }
+        doc
     }
 
     /// A global cast is undone per rule (see [`Self::rule`]); here only
@@ -254,49 +267,46 @@ impl Inverter<'_> {
             if let Some(t) = narrowed {
                 self.out.push(refuse(
                     cast.span,
-                    format!(
-                        "`{}` is {}, and the cast to {} rounds it",
-                        t.name, t.dtype, self.casts[&t.dtype]
-                    ),
-                    "only widening casts have an exact inverse",
+                    Irreversible::NarrowingGlobalCast {
+                        tensor: t.name.clone(),
+                        from: t.dtype,
+                        to: self.casts[&t.dtype],
+                    },
                 ));
             }
         }
     }
 
-    /// The reverse of one rule, as text (one or more statements).
-    fn rule(&mut self, rule: &Rule) -> Option<String> {
-        let Some(rt) = self.trace.rules.get(&rule.span) else {
-            return Some(format!(
-                "# {}: matched nothing in the source, so nothing to reverse\n",
+    /// The reverse of one rule: one or more statements.
+    fn rule(&mut self, rule: &Rule, doc: &mut Document) {
+        let lowered = self.lowered;
+        let Some(checked) = lowered.rule(rule.span) else {
+            doc.comment(&format!(
+                "{}: matched nothing in the source, so nothing to reverse",
                 self.location(rule.span)
             ));
+            return;
         };
-        let mut ops = self.calls(&rule.pipeline, &[])?;
+        let Some(mut ops) = self.calls(&rule.pipeline, &checked.steps) else {
+            return;
+        };
         // Undo the global cast this rule's inputs went through.
-        let restore: Vec<Option<DType>> = rt
+        let restore: Vec<Option<DType>> = checked
             .stored
             .iter()
             .map(|(_, d)| self.casts.get(d).filter(|to| *to != d).map(|_| *d))
             .collect();
-        if restore.iter().any(Option::is_some) {
-            let first = restore[0];
-            if !rt.uniform_dtypes || restore.iter().any(|r| *r != first) {
-                self.out.push(refuse(
-                    rule.span,
-                    "the global cast changed only some of this rule's inputs",
-                    "cast this rule's inputs explicitly with `cast(...)` in its pipeline",
-                ));
-                return None;
+        if let Some(&Some(first)) = restore.iter().find(|r| r.is_some()) {
+            if !checked.uniform_dtypes || restore.iter().any(|r| *r != Some(first)) {
+                self.out
+                    .push(refuse(rule.span, Irreversible::PartialGlobalCast));
+                return;
             }
-            ops.push(format!("cast({})", first.expect("checked").name()));
+            ops.push(made_call(
+                Builtin::Cast.name(),
+                vec![made::positional(made::name(first.name()))],
+            ));
         }
-        let pipeline: String = ops.iter().map(|o| format!(" | {o}")).collect();
-        let prefix = match (rule.optional, rule.fallback) {
-            (_, true) => "fallback ",
-            (true, false) => "optional ",
-            _ => "",
-        };
         match (&rule.sources, &rule.targets) {
             (Matcher::Patterns(sources), Targets::Patterns(targets)) => {
                 let mut kinds: HashMap<String, CaptureKind> = HashMap::new();
@@ -316,20 +326,15 @@ impl Inverter<'_> {
                         if prev != c.shift {
                             self.out.push(refuse(
                                 c.span,
-                                format!(
-                                    "capture `{}` is written with two different shifts",
-                                    c.name
-                                ),
-                                "the reverse must read each capture from one place",
+                                Irreversible::TwoShifts {
+                                    capture: c.name.clone(),
+                                },
                             ));
-                            return None;
+                            return;
                         }
                     }
                 }
-                let new_sources: Vec<String> = targets
-                    .iter()
-                    .map(|p| quote_pattern(&source_pattern(p, &kinds)))
-                    .collect();
+                let new_sources = targets.iter().map(|p| source_pattern(p, &kinds)).collect();
                 let translations: HashMap<String, (Vec<String>, Vec<String>)> = targets
                     .iter()
                     .flat_map(|p| p.captures())
@@ -340,51 +345,46 @@ impl Inverter<'_> {
                         _ => None,
                     })
                     .collect();
-                let new_targets: Vec<String> = sources
+                let new_targets = sources
                     .iter()
-                    .map(|p| quote_pattern(&target_pattern(p, &shifts, &translations)))
+                    .map(|p| target_pattern(p, &shifts, &translations))
                     .collect();
-                Some(format!(
-                    "{prefix}{}{pipeline} -> {}\n",
-                    list(&new_sources),
-                    list(&new_targets)
-                ))
+                doc.item(made_rule(rule, new_sources, ops, new_targets));
             }
             _ => {
                 // A regex rule: through its concrete matches.
-                let pairs: Vec<(String, String)> = rt
-                    .instances
+                let pairs: Vec<(String, String)> = checked
+                    .groups
                     .iter()
-                    .filter_map(|(s, t)| Some((t.first()?.clone(), s.first()?.clone())))
+                    .filter_map(|g| {
+                        Some((
+                            g.targets.first()?.0.name.clone(),
+                            g.sources.first()?.clone(),
+                        ))
+                    })
                     .collect();
-                let mut text = format!(
-                    "# {}: the reverse of `regex {}`\n",
-                    self.location(rule.span),
-                    match &rule.sources {
-                        Matcher::Regex(r) => quote(&r.value),
-                        Matcher::Patterns(_) => String::new(),
-                    }
-                );
+                let regex = match &rule.sources {
+                    Matcher::Regex(r) => crate::syntax::format::quote(&r.value),
+                    Matcher::Patterns(_) => String::new(),
+                };
+                doc.comment(&format!(
+                    "{}: the reverse of `regex {regex}`",
+                    self.location(rule.span)
+                ));
                 for (from, to) in fold(&pairs) {
-                    text.push_str(&format!(
-                        "{prefix}{}{pipeline} -> {}\n",
-                        quote_pattern(&from),
-                        quote_pattern(&to)
-                    ));
+                    doc.item(made_rule(rule, vec![from], ops.clone(), vec![to]));
                 }
-                Some(text)
             }
         }
     }
 
-    /// The inverses of `calls`, last call first.
-    fn calls(&mut self, calls: &[OpCall], path: &[Span]) -> Option<Vec<String>> {
+    /// The inverses of `calls`, last call first; `steps` is what the checker
+    /// saw each do.
+    fn calls(&mut self, calls: &[OpCall], steps: &[Step]) -> Option<Vec<OpCall>> {
         let mut out = Vec::new();
         let mut ok = true;
-        for call in calls.iter().rev() {
-            let mut p = path.to_vec();
-            p.push(call.span);
-            match self.call(call, &p) {
+        for (k, call) in calls.iter().enumerate().rev() {
+            match self.call(call, steps.get(k)) {
                 Some(ops) => out.extend(ops),
                 None => ok = false,
             }
@@ -392,170 +392,41 @@ impl Inverter<'_> {
         ok.then_some(out)
     }
 
-    fn call(&mut self, call: &OpCall, path: &[Span]) -> Option<Vec<String>> {
-        let name = call.name.value.as_str();
-        let Some(t) = self.trace.calls.get(path) else {
-            self.out.push(refuse(
-                call.span,
-                "this op never ran, so what it was applied to is unknown",
-                "check the mapping against a checkpoint where this rule matches",
-            ));
+    fn call(&mut self, call: &OpCall, step: Option<&Step>) -> Option<Vec<OpCall>> {
+        let Some(step) = step.filter(|s| s.ran) else {
+            self.out.push(refuse(call.span, Irreversible::NeverRan));
             return None;
         };
-        let args = self.text(call.span)[call.name.value.len()..]
-            .trim()
-            .to_string();
-        if let Some(def) = self.defs.ops.get(name).copied() {
-            if let Some(inverse) = self.inverse_op(def, path, t) {
-                return Some(vec![format!("{inverse}{args}")]);
+        match &step.callee {
+            Callee::User(name) => {
+                let def = self.defs.ops.get(name.as_str()).copied()?;
+                if let Some(inverse) = self.inverse_op(def, step) {
+                    return Some(vec![made_call(&inverse, call.args.clone())]);
+                }
+                self.calls(&def.body, &step.body)
             }
-            return self.calls(&def.body, path);
+            Callee::Builtin(op) => match (op.spec().inverse)(&Seen { call, step }) {
+                Ok(calls) => Some(calls),
+                Err(why) => {
+                    self.out.push(refuse(call.span, why));
+                    None
+                }
+            },
         }
-        let same_shapes = || t.inputs.windows(2).all(|w| w[0] == w[1]);
-        let Some(op) = Builtin::from_name(name) else {
-            self.out
-                .push(refuse(call.span, format!("unknown op `{name}`"), ""));
-            return None;
-        };
-        match op {
-            Builtin::Transpose | Builtin::Permute => Some(vec![match &t.perm {
-                Some(perm) => {
-                    let mut inverse = vec![0; perm.len()];
-                    for (k, &p) in perm.iter().enumerate() {
-                        inverse[p] = k;
-                    }
-                    if perm.len() == 2 && op == Builtin::Transpose {
-                        format!("{name}{args}")
-                    } else {
-                        format!("permute({})", join(&inverse))
-                    }
-                }
-                None => format!("{name}{args}"),
-            }]),
-            Builtin::Reshape => {
-                if !t.uniform() || !same_shapes() {
-                    self.out.push(refuse(
-                        call.span,
-                        "the shapes reshaped here differ between tensors, and the inverse needs one",
-                        "split the rule so that each reshapes one shape",
-                    ));
-                    return None;
-                }
-                Some(vec![format!("reshape({})", join(&t.inputs[0].0))])
-            }
-            Builtin::Split => {
-                let axis = self.arg(call, &["axis", "parts", "sizes"], 0)?;
-                Some(vec![format!("concat(axis={axis})")])
-            }
-            Builtin::Concat => {
-                if !t.uniform() {
-                    self.out.push(refuse(
-                        call.span,
-                        "the tensors joined here have different sizes in different matches",
-                        "split the rule so that each joins one set of sizes",
-                    ));
-                    return None;
-                }
-                let axis_text = self.arg(call, &["axis"], 0)?;
-                let (shape0, _) = &t.outputs[0];
-                let rank = shape0.len() as i64;
-                // The axis as written, or else the one whose sizes add up.
-                let axis = axis_text
-                    .trim()
-                    .parse::<i64>()
-                    .ok()
-                    .map(|a| if a < 0 { a + rank } else { a } as usize);
-                let Some(axis) = axis.or_else(|| concat_axis(&t.inputs, shape0)) else {
-                    self.out.push(refuse(
-                        call.span,
-                        "the axis of this concat is not known",
-                        "write the axis as a number",
-                    ));
-                    return None;
-                };
-                let sizes: Vec<u64> = t.inputs.iter().map(|(s, _)| s[axis]).collect();
-                let split = if sizes.iter().all(|s| *s == sizes[0]) {
-                    format!("split(axis={axis_text}, parts={})", sizes.len())
-                } else {
-                    format!("split(axis={axis_text}, sizes=[{}])", join(&sizes))
-                };
-                Some(vec![split])
-            }
-            Builtin::Stack => Some(vec![format!("unstack{args}")]),
-            Builtin::Unstack => Some(vec![format!("stack{args}")]),
-            Builtin::Slice => {
-                self.out.push(refuse(
-                    call.span,
-                    "slice keeps part of a tensor; the rest cannot be recreated",
-                    "a reverse exists only for mappings that keep every element",
-                ));
-                None
-            }
-            Builtin::Cast => {
-                let from = t.inputs[0].1;
-                let to = t.outputs[0].1;
-                if t.inputs.iter().any(|(_, d)| *d != from) {
-                    self.out.push(refuse(
-                        call.span,
-                        "this cast applies to tensors of different dtypes",
-                        "cast each dtype in a rule of its own",
-                    ));
-                    return None;
-                }
-                if from == to {
-                    return Some(Vec::new());
-                }
-                if !from.converts_losslessly_to(to) {
-                    self.out.push(refuse(
-                        call.span,
-                        format!("the cast from {from} to {to} rounds"),
-                        "only widening casts have an exact inverse",
-                    ));
-                    return None;
-                }
-                Some(vec![format!("cast({})", from.name())])
-            }
-            Builtin::Add | Builtin::Mul => {
-                let x = t
-                    .scalar
-                    .unwrap_or(if op == Builtin::Add { 0.0 } else { 1.0 });
-                if op == Builtin::Add && x == 0.0 || op == Builtin::Mul && x == 1.0 {
-                    return Some(Vec::new());
-                }
-                let exact = op == Builtin::Mul && x != 0.0 && {
-                    let (m, _) = frexp(x.abs());
-                    m == 0.5
-                };
-                if !exact {
-                    self.out.push(refuse(
-                        call.span,
-                        format!("floating-point `{name}({x})` rounds, so undoing it is not exact"),
-                        "only `mul` by a power of two (or -1) has an exact inverse",
-                    ));
-                    return None;
-                }
-                Some(vec![format!("mul({})", float_text(1.0 / x))])
-            }
-        }
-    }
-
-    /// The text of parameter `params[index]` of `call`, given by name or by
-    /// position, bound as the checker binds it (the call has checked, so it
-    /// binds).
-    fn arg(&self, call: &OpCall, params: &[&str], index: usize) -> Option<String> {
-        let slots = bind_args(call, params, &mut Vec::new())?;
-        slots[index].map(|v| self.text(v.span()).to_string())
     }
 
     /// Another defined op that undoes `def` exactly on the value it was
     /// applied to, called with the same arguments.
-    fn inverse_op(&self, def: &OpDef, path: &[Span], t: &CallTrace) -> Option<String> {
+    fn inverse_op(&self, def: &OpDef, step: &Step) -> Option<String> {
         // Each different shape it met must be undone, each at most 16M
         // elements (the test below follows every element).
-        if t.inputs.len() != 1 || t.outputs.len() != 1 || t.distinct.len() > DISTINCT_INPUTS {
+        if step.inputs.len() != 1
+            || step.outputs.len() != 1
+            || step.distinct.len() > DISTINCT_INPUTS
+        {
             return None;
         }
-        let inputs: Vec<(Vec<u64>, DType)> = t
+        let inputs: Vec<(Vec<u64>, DType)> = step
             .distinct
             .iter()
             .filter_map(|v| v.first().cloned())
@@ -566,13 +437,7 @@ impl Inverter<'_> {
         {
             return None;
         }
-        let params: Vec<i64> = self
-            .trace
-            .params
-            .get(path)?
-            .iter()
-            .map(|(_, v)| *v)
-            .collect();
+        let params: Vec<i64> = step.params.iter().map(|(_, v)| *v).collect();
         let mut candidates: Vec<&&OpDef> = self
             .defs
             .ops
@@ -623,7 +488,6 @@ impl Inverter<'_> {
             config: self.config,
             ops: &self.defs.ops,
             sources: std::slice::from_ref(&fake),
-            trace: None,
         };
         let calls = [
             literal_call(&f.name.value, params),
@@ -636,9 +500,14 @@ impl Inverter<'_> {
         };
         let instance = Instance::new(Binding::new(), vec![source]);
         let mut ignored = Vec::new();
-        let Some(result) =
-            pipelines.run(&calls, vec![instance], &[], &mut Vec::new(), &mut ignored)
-        else {
+        let Some(result) = pipelines.run(
+            &calls,
+            vec![instance],
+            &[],
+            &mut Vec::new(),
+            &mut Vec::new(),
+            &mut ignored,
+        ) else {
             return false;
         };
         let [inst] = result.as_slice() else {
@@ -733,53 +602,6 @@ fn permute(data: &[u32], shape: &[u64], perm: &[usize]) -> Vec<u32> {
     out
 }
 
-/// The axis along which `inputs` were joined into `output`.
-fn concat_axis(inputs: &[(Vec<u64>, DType)], output: &[u64]) -> Option<usize> {
-    (0..output.len()).find(|&a| inputs.iter().map(|(s, _)| s[a]).sum::<u64>() == output[a])
-}
-
-fn frexp(x: f64) -> (f64, i32) {
-    if x == 0.0 || !x.is_finite() {
-        return (x, 0);
-    }
-    let mut e = x.abs().log2().floor() as i32 + 1;
-    let mut m = x / 2f64.powi(e);
-    // Correct rounding of log2 at the edges.
-    if m >= 1.0 {
-        m /= 2.0;
-        e += 1;
-    } else if m < 0.5 {
-        m *= 2.0;
-        e -= 1;
-    }
-    (m, e)
-}
-
-fn float_text(x: f64) -> String {
-    let s = format!("{x}");
-    if s.contains('.') || s.contains('e') {
-        s
-    } else {
-        format!("{s}.0")
-    }
-}
-
-fn join<T: ToString>(values: &[T]) -> String {
-    values
-        .iter()
-        .map(|v| v.to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn list(items: &[String]) -> String {
-    if items.len() == 1 {
-        items[0].clone()
-    } else {
-        format!("[{}]", items.join(", "))
-    }
-}
-
 fn arg_name(arg: &Arg) -> Option<String> {
     match &arg.value {
         ArgValue::Expr(e) => e.as_name().map(String::from),
@@ -789,29 +611,27 @@ fn arg_name(arg: &Arg) -> Option<String> {
 
 /// A target pattern written as a source pattern: captures take the kinds
 /// their sources gave them, and lose their shifts.
-fn source_pattern(p: &Pattern, kinds: &HashMap<String, CaptureKind>) -> String {
-    let mut out = String::new();
-    for part in &p.parts {
-        match part {
-            PatternPart::Text(t) => out.push_str(&pattern_literal(t)),
+fn source_pattern(p: &Pattern, kinds: &HashMap<String, CaptureKind>) -> Pattern {
+    let parts = p
+        .parts
+        .iter()
+        .map(|part| match part {
+            PatternPart::Text(t) => PatternPart::Text(t.clone()),
             PatternPart::Capture(c) => {
                 let kind = match &c.kind {
                     // A translated word list matches the words it wrote.
                     Some(CaptureKind::Translate { to, .. }) => CaptureKind::OneOf(to.clone()),
                     _ => kinds.get(&c.name).cloned().unwrap_or(CaptureKind::Int),
                 };
-                out.push_str(
-                    &Capture {
-                        kind: Some(kind),
-                        shift: 0,
-                        ..c.clone()
-                    }
-                    .display(),
-                )
+                PatternPart::Capture(Capture {
+                    kind: Some(kind),
+                    shift: 0,
+                    ..c.clone()
+                })
             }
-        }
-    }
-    out
+        })
+        .collect();
+    made_pattern(parts)
 }
 
 /// A source pattern written as a target: `{i}` becomes `{i - k}` where the
@@ -821,27 +641,35 @@ fn target_pattern(
     p: &Pattern,
     shifts: &HashMap<String, i64>,
     translations: &HashMap<String, (Vec<String>, Vec<String>)>,
-) -> String {
-    let mut out = String::new();
-    for part in &p.parts {
-        match part {
-            PatternPart::Text(t) => out.push_str(&pattern_literal(t)),
-            PatternPart::Capture(c) => out.push_str(
-                &Capture {
-                    kind: translations
-                        .get(&c.name)
-                        .map(|(from, to)| CaptureKind::Translate {
-                            from: to.clone(),
-                            to: from.clone(),
-                        }),
-                    shift: -shifts.get(&c.name).copied().unwrap_or(0),
-                    ..c.clone()
-                }
-                .display(),
-            ),
-        }
-    }
-    out
+) -> Pattern {
+    let parts = p
+        .parts
+        .iter()
+        .map(|part| match part {
+            PatternPart::Text(t) => PatternPart::Text(t.clone()),
+            PatternPart::Capture(c) => PatternPart::Capture(Capture {
+                kind: translations
+                    .get(&c.name)
+                    .map(|(from, to)| CaptureKind::Translate {
+                        from: to.clone(),
+                        to: from.clone(),
+                    }),
+                shift: -shifts.get(&c.name).copied().unwrap_or(0),
+                ..c.clone()
+            }),
+        })
+        .collect();
+    made_pattern(parts)
+}
+
+/// `{name}`: an integer capture.
+fn int_capture(name: &str) -> PatternPart {
+    PatternPart::Capture(Capture {
+        span: nowhere(),
+        name: name.to_string(),
+        kind: None,
+        shift: 0,
+    })
 }
 
 /// A name cut into text and runs of digits. A run with a leading zero
@@ -883,8 +711,7 @@ type Member = (Vec<u64>, Vec<u64>, usize);
 /// differ only in their numbers become one pattern when every number of
 /// `to` is a number of `from` (or the same in every pair). A pattern is kept
 /// only if it matches exactly its own pairs among all the `from` names.
-/// Both sides come back as pattern bodies (literal text escaped).
-fn fold(pairs: &[(String, String)]) -> Vec<(String, String)> {
+fn fold(pairs: &[(String, String)]) -> Vec<(Pattern, Pattern)> {
     // Group by the text around the numbers and by which number of `from`
     // each number of `to` equals.
     type Key = (Vec<String>, Vec<String>, Vec<Option<usize>>);
@@ -914,10 +741,7 @@ fn fold(pairs: &[(String, String)]) -> Vec<(String, String)> {
         });
         if members.len() == 1 || !to_ok {
             for m in &members {
-                out.push((
-                    pattern_literal(&pairs[m.2].0),
-                    pattern_literal(&pairs[m.2].1),
-                ));
+                out.push((exact(&pairs[m.2].0), exact(&pairs[m.2].1)));
             }
             continue;
         }
@@ -930,55 +754,65 @@ fn fold(pairs: &[(String, String)]) -> Vec<(String, String)> {
                 next += 1;
             }
         }
-        let mut from = String::new();
+        let mut from = Vec::new();
         let mut regex_text = String::from("^");
         for (k, text) in ft.iter().enumerate() {
-            from.push_str(&pattern_literal(text));
+            from.push(PatternPart::Text(text.clone()));
             regex_text.push_str(&regex::escape(text));
             if k < n_from {
                 match &names[k] {
                     Some(n) => {
-                        from.push_str(&format!("{{{n}}}"));
+                        from.push(int_capture(n));
                         regex_text.push_str("[0-9]+");
                     }
                     None => {
-                        from.push_str(&members[0].0[k].to_string());
+                        from.push(PatternPart::Text(members[0].0[k].to_string()));
                         regex_text.push_str(&members[0].0[k].to_string());
                     }
                 }
             }
         }
         regex_text.push('$');
-        let mut to = String::new();
+        let mut to = Vec::new();
         for (k, text) in tt.iter().enumerate() {
-            to.push_str(&pattern_literal(text));
+            to.push(PatternPart::Text(text.clone()));
             if k < links.len() {
                 match links[k].and_then(|f| names[f].as_ref()) {
-                    Some(n) => to.push_str(&format!("{{{n}}}")),
-                    None => to.push_str(&members[0].1[k].to_string()),
+                    Some(n) => to.push(int_capture(n)),
+                    None => to.push(PatternPart::Text(members[0].1[k].to_string())),
                 }
             }
         }
         // The pattern must not reach names outside the group.
         let own: std::collections::HashSet<usize> = members.iter().map(|m| m.2).collect();
-        let exact = regex::Regex::new(&regex_text).is_ok_and(|re| {
+        let reaches_only_its_own = regex::Regex::new(&regex_text).is_ok_and(|re| {
             pairs
                 .iter()
                 .enumerate()
                 .all(|(i, (f, _))| re.is_match(f) == own.contains(&i))
         });
-        if exact {
-            out.push((from, to));
+        if reaches_only_its_own {
+            out.push((made_pattern(merge_text(from)), made_pattern(merge_text(to))));
         } else {
             for m in &members {
-                out.push((
-                    pattern_literal(&pairs[m.2].0),
-                    pattern_literal(&pairs[m.2].1),
-                ));
+                out.push((exact(&pairs[m.2].0), self::exact(&pairs[m.2].1)));
             }
         }
     }
-    out.sort();
+    out.sort_by_cached_key(|(from, to)| (from.display(), to.display()));
+    out
+}
+
+/// Adjacent text parts joined, empty ones left out.
+fn merge_text(parts: Vec<PatternPart>) -> Vec<PatternPart> {
+    let mut out: Vec<PatternPart> = Vec::new();
+    for part in parts {
+        match (out.last_mut(), part) {
+            (_, PatternPart::Text(t)) if t.is_empty() => {}
+            (Some(PatternPart::Text(prev)), PatternPart::Text(t)) => prev.push_str(&t),
+            (_, part) => out.push(part),
+        }
+    }
     out
 }
 
@@ -996,6 +830,14 @@ mod tests {
 
     fn p(from: &str, to: &str) -> (String, String) {
         (from.to_string(), to.to_string())
+    }
+
+    /// `fold`, its patterns as written.
+    fn fold(pairs: &[(String, String)]) -> Vec<(String, String)> {
+        super::fold(pairs)
+            .into_iter()
+            .map(|(f, t)| (f.display(), t.display()))
+            .collect()
     }
 
     #[test]
@@ -1067,12 +909,5 @@ mod tests {
         assert!(inverse_names("conv1d_to_linear").contains(&"linear_to_conv1d".to_string()));
         assert!(inverse_names("unpermute_rotary").contains(&"permute_rotary".to_string()));
         assert!(inverse_names("permute_rotary").contains(&"unpermute_rotary".to_string()));
-    }
-
-    #[test]
-    fn frexp_finds_powers_of_two() {
-        assert_eq!(frexp(8.0).0, 0.5);
-        assert_eq!(frexp(0.125).0, 0.5);
-        assert_ne!(frexp(3.0).0, 0.5);
     }
 }

@@ -18,6 +18,7 @@ pub mod infer;
 pub mod inspect;
 pub mod invert;
 pub mod loader;
+pub mod ops;
 pub mod plan;
 pub mod source;
 pub mod stdlib;

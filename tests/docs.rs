@@ -428,14 +428,13 @@ fn diagnostics_table_lists_every_code() {
 /// Every code that an author can provoke has an `error=` example.
 #[test]
 fn every_diagnostic_has_an_example() {
-    // Not reproducible from a Markdown page (not_utf8), never produced today,
-    // or produced by `wmap invert` rather than `check` (tests/invert.rs).
+    // Not reproducible from a Markdown page (not_utf8), or produced by
+    // `wmap invert` rather than `check` (tests/invert.rs).
     // header_too_large, pattern_too_large and limit_exceeded need inputs of
     // megabytes or headers of billions (tests/adversarial/checker.rs);
     // no_plan is a bug report.
     const NO_EXAMPLE: &[&str] = &[
         "not_utf8",
-        "unsupported_cast",
         "not_invertible",
         "header_too_large",
         "pattern_too_large",

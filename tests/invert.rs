@@ -347,7 +347,8 @@ fallback "{name:**}" -> "{name}"
         .arg(&out)
         .assert()
         .code(1)
-        .stdout(predicate::str::contains("error: 5 problems"));
+        .stdout("")
+        .stderr(predicate::str::contains("error: 5 problems"));
     let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
     assert_eq!(
         stderr.matches("wmap::not_invertible").count(),

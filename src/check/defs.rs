@@ -4,10 +4,10 @@
 
 use std::collections::HashMap;
 
-use super::ops::Builtin;
-use super::pipeline::dtype_arg;
+use crate::diagnostics::ArgProblem;
 use crate::diagnostics::Diagnostic;
 use crate::dtype::{self, DType};
+use crate::ops::{dtype_arg, Builtin};
 use crate::source::{FileId, Span, Spanned};
 use crate::suggest;
 use crate::syntax::{
@@ -206,17 +206,10 @@ impl<'a> Definitions<'a> {
                 out.push(Diagnostic::BadArguments {
                     span: call.span,
                     op: name.to_string(),
-                    problem: format!(
-                        "it takes {} argument{} ({}), {} given",
-                        def.params.len(),
-                        if def.params.len() == 1 { "" } else { "s" },
-                        def.params
-                            .iter()
-                            .map(|p| p.value.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                        call.args.len()
-                    ),
+                    problem: ArgProblem::Count {
+                        takes: def.params.iter().map(|p| p.value.clone()).collect(),
+                        given: call.args.len(),
+                    },
                 });
             }
         } else if Builtin::from_name(name).is_none() {

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use crate::checkpoint::config::{Config, Lookup};
-use crate::diagnostics::Diagnostic;
+use crate::diagnostics::{Diagnostic, Overflowed, ShapeProblem};
 use crate::source::Span;
 use crate::suggest;
 use crate::syntax::{BinOp, Expr, ExprKind, LetDef};
@@ -201,7 +201,7 @@ impl Scope<'_> {
         let Some(shapes) = self.shape else {
             out.push(Diagnostic::AmbiguousShape {
                 span,
-                detail: "`shape[k]` is only defined in the arguments of an op in a pipeline".into(),
+                problem: ShapeProblem::OutsidePipeline,
             });
             return None;
         };
@@ -225,7 +225,11 @@ impl Scope<'_> {
                 (Some(v), Some(d)) => {
                     out.push(Diagnostic::AmbiguousShape {
                         span,
-                        detail: format!("the inputs have {v} and {d} on axis {k}"),
+                        problem: ShapeProblem::InputsDiffer {
+                            first: v,
+                            other: d,
+                            axis: k,
+                        },
                     });
                     return None;
                 }
@@ -240,7 +244,7 @@ fn checked(v: Option<i64>, expr: &Expr, out: &mut Vec<Diagnostic>) -> Option<i64
     if v.is_none() {
         out.push(Diagnostic::IntegerOverflow {
             span: expr.span,
-            what: "the result of this expression".into(),
+            what: Overflowed::Expression,
         });
     }
     v

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use regex::Regex;
 
-use crate::diagnostics::Diagnostic;
+use crate::diagnostics::{CaptureProblem, Diagnostic, RegexProblem};
 use crate::source::Span;
 use crate::syntax::{CaptureKind, Matcher, Pattern, PatternPart};
 
@@ -69,7 +69,7 @@ impl CompiledMatcher {
                     Err(e) => {
                         out.push(Diagnostic::InvalidRegex {
                             span: re.span,
-                            problem: first_line(&e.to_string()),
+                            problem: RegexProblem::Engine(first_line(&e.to_string())),
                         });
                         None
                     }
@@ -91,10 +91,9 @@ impl CompiledMatcher {
                     if c.shift != 0 {
                         out.push(Diagnostic::BadCapture {
                             span: c.span,
-                            problem: format!(
-                                "`{}`: a shifted capture can only appear in a target",
-                                c.display()
-                            ),
+                            problem: CaptureProblem::ShiftInSource {
+                                capture: c.display(),
+                            },
                         });
                         ok = false;
                     }
@@ -102,10 +101,9 @@ impl CompiledMatcher {
                         if *prev != c.kind && c.kind.is_some() && prev.is_some() {
                             out.push(Diagnostic::BadCapture {
                                 span: c.span,
-                                problem: format!(
-                                    "capture `{}` appears twice in this pattern with different kinds",
-                                    c.name
-                                ),
+                                problem: CaptureProblem::TwoKinds {
+                                    name: c.name.clone(),
+                                },
                             });
                             ok = false;
                         }
@@ -243,11 +241,11 @@ pub fn render(pattern: &Pattern, binding: &Binding) -> Result<String, Diagnostic
                     _ => {
                         return Err(Diagnostic::BadCapture {
                             span: c.span,
-                            problem: format!(
-                                "`{}` is not a non-negative integer when {} = {value}",
-                                c.display(),
-                                c.name
-                            ),
+                            problem: CaptureProblem::NotNonNegative {
+                                capture: c.display(),
+                                name: c.name.clone(),
+                                value: value.to_string(),
+                            },
                         })
                     }
                 }
@@ -262,15 +260,13 @@ pub fn check_target_pattern(pattern: &Pattern, out: &mut Vec<Diagnostic>) {
     for c in pattern.captures() {
         let problem = match &c.kind {
             None | Some(CaptureKind::Translate { .. }) => continue,
-            Some(CaptureKind::OneOf(_)) => format!(
-                "`{}`: a list of words in a target needs its source capture `{{{}:...}}` to be a list too",
-                c.display(),
-                c.name
-            ),
-            Some(_) => format!(
-                "`{}`: a capture kind (`:*`, `:**`, `:a|b`) belongs in a source pattern",
-                c.display()
-            ),
+            Some(CaptureKind::OneOf(_)) => CaptureProblem::WordsNeedWords {
+                capture: c.display(),
+                name: c.name.clone(),
+            },
+            Some(_) => CaptureProblem::KindInTarget {
+                capture: c.display(),
+            },
         };
         out.push(Diagnostic::BadCapture {
             span: c.span,
@@ -280,7 +276,7 @@ pub fn check_target_pattern(pattern: &Pattern, out: &mut Vec<Diagnostic>) {
 }
 
 /// Expands a regex rule's template (`$1`, `${name}`, `$name`, `$$`).
-pub fn expand_template(template: &str, binding: &Binding) -> Result<String, String> {
+pub fn expand_template(template: &str, binding: &Binding) -> Result<String, RegexProblem> {
     let mut out = String::new();
     for piece in template_pieces(template) {
         match piece {
@@ -288,9 +284,9 @@ pub fn expand_template(template: &str, binding: &Binding) -> Result<String, Stri
             TemplatePiece::Ref(r) => match binding.get(r) {
                 Some(v) => out.push_str(v),
                 None => {
-                    return Err(format!(
-                        "the template refers to group `{r}`, which the regex does not have"
-                    ))
+                    return Err(RegexProblem::NoSuchGroup {
+                        group: r.to_string(),
+                    })
                 }
             },
         }

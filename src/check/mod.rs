@@ -3,8 +3,8 @@
 
 pub mod defs;
 pub mod env;
+pub mod ir;
 pub mod matching;
-pub mod ops;
 pub mod pipeline;
 pub(crate) mod words;
 
@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::checkpoint::{Config, TensorInfo};
 use crate::collapse;
-use crate::diagnostics::Diagnostic;
+use crate::diagnostics::{Diagnostic, RegexProblem};
 use crate::dtype::DType;
 use crate::loader::Loaded;
 use crate::plan::{Node, NodeOp, Plan, Target};
@@ -22,9 +22,9 @@ use crate::syntax::{Matcher, Rule, Targets};
 
 use defs::Definitions;
 use env::Lets;
+use ir::{CheckedDrop, CheckedRule, Group, Lowered};
 use matching::{render, show_binding, Binding, CompiledMatcher};
-use pipeline::{Instance, Pipelines, RuleTrace, Trace};
-use std::cell::RefCell;
+use pipeline::{Instance, Pipelines};
 
 /// Patterns matched together in one regex set.
 const SET_CHUNK: usize = 256;
@@ -72,16 +72,15 @@ impl std::ops::Deref for Diagnostics {
 
 /// Checks a loaded mapping against a checkpoint's tensors and config.
 pub fn check(loaded: &Loaded, tensors: &[TensorInfo], config: &Config) -> Checked {
-    check_traced(loaded, tensors, config, None)
+    lower(loaded, tensors, config).map(|lowered| lowered.plan)
 }
 
-/// [`check`], recording what every rule and op call saw into `trace`.
-pub fn check_traced(
+/// [`check`], keeping the checked form of every rule beside the plan.
+pub fn lower(
     loaded: &Loaded,
     tensors: &[TensorInfo],
     config: &Config,
-    trace: Option<&RefCell<Trace>>,
-) -> Checked {
+) -> Result<Lowered, Diagnostics> {
     let mut out: Vec<Diagnostic> = loaded.diagnostics.clone();
     if !out.is_empty() {
         // Syntax errors leave the mapping incomplete; checking it against the
@@ -103,7 +102,6 @@ pub fn check_traced(
             config,
             ops: &defs.ops,
             sources: tensors,
-            trace,
         },
     };
     let plan = checker.plan(&defs, &mut out);
@@ -157,7 +155,7 @@ struct Compiled {
 }
 
 impl Checker<'_> {
-    fn plan(&self, defs: &Definitions, out: &mut Vec<Diagnostic>) -> Option<Plan> {
+    fn plan(&self, defs: &Definitions, out: &mut Vec<Diagnostic>) -> Option<Lowered> {
         let rules: Vec<Option<Compiled>> = defs
             .rules
             .iter()
@@ -328,7 +326,7 @@ impl Checker<'_> {
             }
         }
 
-        let mut targets: Vec<(Target, Span)> = Vec::new();
+        let mut checked_rules: Vec<CheckedRule> = Vec::new();
         for (r, rule) in defs.rules.iter().enumerate() {
             let Some(compiled) = &rules[r] else { continue };
             let groups = std::mem::take(&mut per_rule[r]);
@@ -338,22 +336,27 @@ impl Checker<'_> {
                 }
                 continue;
             }
-            targets.extend(self.run_rule(rule, groups, out));
+            checked_rules.extend(self.run_rule(rule, groups, out));
         }
         let mut dropped = Vec::new();
+        let mut checked_drops = Vec::new();
         for (d, drop) in defs.drops.iter().enumerate() {
             let Some(compiled) = &drops[d] else { continue };
             if per_drop[d].is_empty() && !drop.optional && !matched_drop[d] {
                 out.push(self.unmatched(drop.span, "drop", &compiled.matchers));
             }
-            if let Some(trace) = self.pipelines.trace {
-                trace
-                    .borrow_mut()
-                    .drops
-                    .insert(drop.span, per_drop[d].len());
-            }
+            checked_drops.push(CheckedDrop {
+                span: drop.span,
+                taken: per_drop[d].len(),
+            });
             dropped.extend(per_drop[d].iter().map(|&ti| self.tensors[ti].name.clone()));
         }
+        // The plan's targets: what the checked rules made, then the ties' copies.
+        let mut targets: Vec<(Target, Span)> = checked_rules
+            .iter()
+            .flat_map(|r| &r.groups)
+            .flat_map(|g| g.targets.iter().cloned())
+            .collect();
         self.ties(defs, &mut targets, out);
         self.duplicates(&targets, out);
         self.writable(&targets, out);
@@ -372,12 +375,17 @@ impl Checker<'_> {
         let mut targets: Vec<Target> = targets.into_iter().map(|(t, _)| t).collect();
         targets.sort_by(|a, b| a.name.cmp(&b.name));
         dropped.sort();
-        Some(Plan {
+        let plan = Plan {
             target_model: defs.target_model.as_ref().map(|t| t.value.clone()),
             sources: self.tensors.to_vec(),
             targets,
             dropped,
             rules: defs.rules.len() + defs.drops.len() + defs.ties.len() + defs.casts.len(),
+        };
+        Some(Lowered {
+            rules: checked_rules,
+            drops: checked_drops,
+            plan,
         })
     }
 
@@ -401,9 +409,7 @@ impl Checker<'_> {
                 if matches!(rule.sources, Matcher::Regex(_)) {
                     out.push(Diagnostic::InvalidRegex {
                         span: rule.span,
-                        problem:
-                            "a regex rule's target is a template string with `$1` or `${name}`"
-                                .into(),
+                        problem: RegexProblem::PatternTarget,
                     });
                     return None;
                 }
@@ -425,10 +431,11 @@ impl Checker<'_> {
                             .ok()
                             .and_then(|i| matchers[0].regex.capture_names().nth(i).flatten());
                         let problem = match named {
-                            Some(n) => format!("group {r} is named: write `${{{n}}}`"),
-                            None => format!(
-                                "the template refers to group `{r}`, which the regex does not have"
-                            ),
+                            Some(n) => RegexProblem::NamedGroup {
+                                group: r,
+                                name: n.to_string(),
+                            },
+                            None => RegexProblem::NoSuchGroup { group: r },
                         };
                         out.push(Diagnostic::InvalidRegex {
                             span: t.span,
@@ -450,7 +457,7 @@ impl Checker<'_> {
             dtype: t.dtype,
         };
         match self.casts.get(&t.dtype) {
-            Some(to) => pipeline::cast(node, *to),
+            Some(to) => crate::ops::cast(node, *to),
             None => node,
         }
     }
@@ -463,14 +470,17 @@ impl Checker<'_> {
         )
     }
 
-    /// Runs one rule over its bindings, producing targets.
+    /// Runs one rule over its bindings: its checked form, holding the
+    /// targets it makes; `None` when it failed (and said why).
     fn run_rule(
         &self,
         rule: &Rule,
         groups: BTreeMap<Binding, Vec<Option<usize>>>,
         out: &mut Vec<Diagnostic>,
-    ) -> Vec<(Target, Span)> {
+    ) -> Option<CheckedRule> {
         let mut instances = Vec::new();
+        let mut stored: Option<ir::Values> = None;
+        let mut uniform_dtypes = true;
         for (binding, slots) in groups {
             if let Some(missing) = slots.iter().position(Option::is_none) {
                 let Matcher::Patterns(ps) = &rule.sources else {
@@ -494,64 +504,35 @@ impl Checker<'_> {
                 .flatten()
                 .map(|&ti| self.source_node(ti))
                 .collect();
-            if let Some(trace) = self.pipelines.trace {
-                let stored: pipeline::Values = slots
-                    .iter()
-                    .flatten()
-                    .map(|&ti| (self.tensors[ti].shape.clone(), self.tensors[ti].dtype))
-                    .collect();
-                let mut t = trace.borrow_mut();
-                let entry = t.rules.entry(rule.span).or_insert_with(|| RuleTrace {
-                    instances: Vec::new(),
-                    stored: stored.clone(),
-                    uniform_dtypes: true,
-                });
-                entry.uniform_dtypes &= stored
-                    .iter()
-                    .map(|v| v.1)
-                    .eq(entry.stored.iter().map(|v| v.1));
+            let these: ir::Values = slots
+                .iter()
+                .flatten()
+                .map(|&ti| (self.tensors[ti].shape.clone(), self.tensors[ti].dtype))
+                .collect();
+            match &stored {
+                None => stored = Some(these),
+                Some(first) => {
+                    uniform_dtypes &= these.iter().map(|v| v.1).eq(first.iter().map(|v| v.1))
+                }
             }
             instances.push(Instance::new(binding, lanes));
         }
-        let Some(instances) =
-            self.pipelines
-                .run(&rule.pipeline, instances, &[], &mut Vec::new(), out)
-        else {
-            return Vec::new();
-        };
+        let mut steps = Vec::new();
+        let instances = self.pipelines.run(
+            &rule.pipeline,
+            instances,
+            &[],
+            &mut Vec::new(),
+            &mut steps,
+            out,
+        )?;
         let location = self.rule_location(rule.span);
-        let mut produced = Vec::new();
+        let n_targets = match &rule.targets {
+            Targets::Patterns(ps) => ps.len(),
+            Targets::Template(_) => 1,
+        };
+        let mut made = Vec::new();
         for inst in instances {
-            if let Some(trace) = self.pipelines.trace {
-                let sources = inst
-                    .lanes
-                    .iter()
-                    .flat_map(|l| l.sources())
-                    .map(|ti| self.tensors[ti].name.clone());
-                let mut seen = Vec::new();
-                for s in sources {
-                    if !seen.contains(&s) {
-                        seen.push(s);
-                    }
-                }
-                let targets = match &rule.targets {
-                    Targets::Patterns(ps) => ps
-                        .iter()
-                        .filter_map(|p| render(p, &inst.binding).ok())
-                        .collect(),
-                    Targets::Template(t) => matching::expand_template(&t.value, &inst.binding)
-                        .into_iter()
-                        .collect(),
-                };
-                let mut t = trace.borrow_mut();
-                if let Some(entry) = t.rules.get_mut(&rule.span) {
-                    entry.instances.push((seen, targets));
-                }
-            }
-            let n_targets = match &rule.targets {
-                Targets::Patterns(ps) => ps.len(),
-                Targets::Template(_) => 1,
-            };
             if inst.lanes.len() != n_targets {
                 let span = rule.pipeline.last().map(|c| c.span).unwrap_or(rule.span);
                 out.push(Diagnostic::ArityMismatch {
@@ -559,15 +540,23 @@ impl Checker<'_> {
                     produced: inst.lanes.len(),
                     targets: n_targets,
                 });
-                return Vec::new();
+                return None;
             }
+            let mut sources: Vec<String> = Vec::new();
+            for ti in inst.lanes.iter().flat_map(|l| l.sources()) {
+                let name = &self.tensors[ti].name;
+                if !sources.contains(name) {
+                    sources.push(name.clone());
+                }
+            }
+            let mut targets = Vec::new();
             for (j, node) in inst.lanes.into_iter().enumerate() {
                 let (name, span) = match &rule.targets {
                     Targets::Patterns(ps) => match render(&ps[j], &inst.binding) {
                         Ok(n) => (n, ps[j].span),
                         Err(d) => {
                             out.push(d);
-                            return Vec::new();
+                            return None;
                         }
                     },
                     Targets::Template(t) => {
@@ -578,22 +567,27 @@ impl Checker<'_> {
                                     span: t.span,
                                     problem,
                                 });
-                                return Vec::new();
+                                return None;
                             }
                         }
                     }
                 };
-                produced.push((
-                    Target {
-                        name,
-                        node,
-                        rule: location.clone(),
-                    },
-                    span,
-                ));
+                let target = Target {
+                    name,
+                    node,
+                    rule: location.clone(),
+                };
+                targets.push((target, span));
             }
+            made.push(Group { sources, targets });
         }
-        produced
+        Some(CheckedRule {
+            span: rule.span,
+            groups: made,
+            stored: stored.unwrap_or_default(),
+            uniform_dtypes,
+            steps,
+        })
     }
 
     fn unmatched(

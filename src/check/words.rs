@@ -100,15 +100,12 @@ fn translate(target: &mut Pattern, sources: &[Pattern], out: &mut Vec<Diagnostic
             }
             Some(from) => out.push(Diagnostic::BadCapture {
                 span: c.span,
-                problem: format!(
-                    "`{}` writes the word at the position of the one its source capture matched, \
-                     so it needs as many words as `{{{}:{}}}` ({} and {})",
-                    c.display(),
-                    c.name,
-                    from.join("|"),
-                    to.len(),
-                    from.len()
-                ),
+                problem: crate::diagnostics::CaptureProblem::WordCount {
+                    capture: c.display(),
+                    name: c.name.clone(),
+                    from,
+                    to: to.len(),
+                },
             }),
             // Reported by the target pattern check: a list needs a list.
             None => {}

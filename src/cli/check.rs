@@ -38,10 +38,10 @@ pub fn check(source: &SourceArgs, color: bool, exiting: bool) -> Result<Status, 
             Status::Ok
         }
         Err(problems) => {
-            println!(
-                "error: {}; {} rules, {n_sources} source tensors",
-                super::common::problems_in(problems.len(), &source.rules),
-                problems.rules,
+            super::common::say_problems(
+                problems.len(),
+                &source.rules,
+                &format!("{} rules, {n_sources} source tensors", problems.rules),
             );
             Status::Problems
         }

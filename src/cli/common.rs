@@ -112,12 +112,20 @@ impl Inputs {
 
 /// `3 problems in gpt2.wmap`: the words every command uses for a mapping
 /// that made no plan.
-pub fn problems_in(n: usize, mapping: &std::path::Path) -> String {
+fn problems_in(n: usize, mapping: &std::path::Path) -> String {
     format!(
         "{n} problem{} in {}",
         if n == 1 { "" } else { "s" },
         mapping.display()
     )
+}
+
+/// Ends a report of `n` problems in `mapping` with the one summary line
+/// every command prints, on stderr after the diagnostics (stdout carries
+/// only what a command makes: a plan, a report, a mapping):
+/// `error: 3 problems in m.wmap; THEN`.
+pub fn say_problems(n: usize, mapping: &std::path::Path, then: &str) {
+    eprintln!("error: {}; {then}", problems_in(n, mapping));
 }
 
 /// `1.5 GB`, `320.0 kB`, `12 B` (decimal units, as model hubs use).

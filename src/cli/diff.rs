@@ -55,8 +55,7 @@ pub fn run(args: &Args, color: bool) -> Result<Status, Error> {
     let plan = match checked {
         Ok(plan) => plan,
         Err(problems) => {
-            let line = super::common::problems_in(problems.len(), rules);
-            eprintln!("error: {line}; nothing compared");
+            super::common::say_problems(problems.len(), rules, "nothing compared");
             return Ok(Status::Problems);
         }
     };

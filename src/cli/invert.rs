@@ -86,10 +86,10 @@ pub fn run(args: &Args, color: bool) -> Result<Status, Error> {
             "{}",
             diagnostics::render(&inverted.diagnostics, &inputs.loaded.sources, style)
         );
-        let n = inverted.diagnostics.len();
-        println!(
-            "error: {n} problem{} in {rules}; no reverse written",
-            if n == 1 { "" } else { "s" }
+        super::common::say_problems(
+            inverted.diagnostics.len(),
+            &args.source.rules,
+            "no reverse written",
         );
         return Ok(Status::Problems);
     };

@@ -20,8 +20,7 @@ pub fn run(args: &Args, color: bool) -> Result<Status, Error> {
     let plan = match checked {
         Ok(plan) => plan,
         Err(problems) => {
-            let line = super::common::problems_in(problems.len(), &args.source.rules);
-            eprintln!("error: {line}; no plan");
+            super::common::say_problems(problems.len(), &args.source.rules, "no plan");
             return Ok(Status::Problems);
         }
     };

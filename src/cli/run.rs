@@ -159,8 +159,7 @@ pub fn convert(args: &Conversion, color: bool) -> Result<Status, Error> {
     let plan = match checked {
         Ok(plan) => plan,
         Err(problems) => {
-            let line = super::common::problems_in(problems.len(), &args.source.rules);
-            eprintln!("error: {line}; nothing was written");
+            super::common::say_problems(problems.len(), &args.source.rules, "nothing was written");
             return Ok(Status::Problems);
         }
     };

@@ -4,6 +4,7 @@
 pub mod ast;
 pub mod format;
 mod parse;
+pub mod print;
 
 pub use ast::*;
 pub use parse::parse;

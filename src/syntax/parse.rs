@@ -341,7 +341,7 @@ impl Builder {
             Err(_) => {
                 self.diagnostics.push(Diagnostic::IntegerOverflow {
                     span: self.span(pair),
-                    what: format!("the literal {}", pair.as_str()),
+                    what: crate::diagnostics::Overflowed::Literal(pair.as_str().to_string()),
                 });
                 None
             }
