@@ -457,3 +457,26 @@ fn dash_prints_the_reverse() {
         .success()
         .stdout(predicate::str::is_match(r#""output.weight" +-> "lm_head.weight""#).unwrap());
 }
+
+#[test]
+fn an_op_that_changes_nothing_is_undone_by_nothing() {
+    // `permute(0, 1)` keeps the axes as they are; its inverse must not be
+    // read off the transpose before it. The matrices are square (64 x 64),
+    // so a wrong inverse would still check: only the bytes tell.
+    let dir = tempfile::tempdir().unwrap();
+    let rules = write(
+        dir.path(),
+        "m.wmap",
+        r#"wmap 1
+"transformer.h.{i}.attn.c_proj.weight" | transpose | permute(0, 1) | reshape(64, 64) -> "p.{i}"
+fallback "{name:**}" -> "{name}"
+"#,
+    );
+    let text = round_trip(&rules, &fixture("gpt2"), &[]);
+    assert!(
+        text.contains(
+            "\"p.{i}\" | reshape(64, 64) | permute(0, 1) | transpose -> \"transformer.h.{i}.attn.c_proj.weight\""
+        ),
+        "{text}"
+    );
+}
