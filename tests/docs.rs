@@ -383,7 +383,7 @@ fn no_untagged_code_blocks() {
 // ------------------------------------------------------------ diagnostics table
 
 /// The codes `Diagnostic::code` can return, read from its source.
-fn diagnostic_codes() -> BTreeSet<String> {
+pub(crate) fn diagnostic_codes() -> BTreeSet<String> {
     let src = std::fs::read_to_string("src/diagnostics.rs").unwrap();
     let start = src.find("pub fn code(&self)").expect("Diagnostic::code");
     let body = &src[start..];
