@@ -622,3 +622,52 @@ fn plan_json_example_is_real() {
     );
     check_fields_against(&shown, "the example");
 }
+
+/// The language reference's table of ops and both editor grammars name
+/// exactly the built-in ops, so adding one to `src/ops/` cannot leave them behind.
+#[test]
+fn docs_and_editors_name_every_builtin_op() {
+    use wmap::ops::Builtin;
+    let ops: BTreeSet<String> = Builtin::ALL
+        .iter()
+        .map(|op| op.name().to_string())
+        .collect();
+    let reference = std::fs::read_to_string("docs/language.md").unwrap();
+    let start = reference.find("\n## Ops\n").expect("an Ops section");
+    let table: BTreeSet<String> = reference[start..]
+        .lines()
+        .skip_while(|l| !l.starts_with("| op |"))
+        .skip(2)
+        .take_while(|l| l.starts_with("| `"))
+        .map(|l| {
+            let name = &l[3..];
+            name[..name.find(['`', '(']).unwrap()].to_string()
+        })
+        .collect();
+    assert_eq!(table, ops, "the table of ops in docs/language.md");
+    let vscode = std::fs::read_to_string("editors/vscode/syntaxes/wmap.tmLanguage.json").unwrap();
+    let list = vscode
+        .lines()
+        .filter(|l| l.contains("transpose|"))
+        .find_map(|l| l.split_once("\"\\\\b(?:").map(|(_, rest)| rest.to_string()))
+        .expect("the VS Code grammar's list of ops");
+    let highlighted: BTreeSet<String> = list[..list.find(')').unwrap()]
+        .split('|')
+        .map(String::from)
+        .collect();
+    assert_eq!(
+        highlighted, ops,
+        "editors/vscode/syntaxes/wmap.tmLanguage.json"
+    );
+    let vim = std::fs::read_to_string("editors/vim/syntax/wmap.vim").unwrap();
+    let mut keywords: BTreeSet<String> = vim
+        .lines()
+        .find_map(|l| l.strip_prefix("syn keyword wmapBuiltin"))
+        .expect("the vim syntax's list of ops")
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    // `cast` is also the global cast statement: vim highlights it as a keyword.
+    keywords.insert("cast".into());
+    assert_eq!(keywords, ops, "editors/vim/syntax/wmap.vim");
+}
