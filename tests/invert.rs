@@ -480,3 +480,23 @@ fallback "{name:**}" -> "{name}"
         "{text}"
     );
 }
+
+#[test]
+fn unsqueeze_is_undone_by_the_shape_it_met() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = write(
+        dir.path(),
+        "m.wmap",
+        r#"wmap 1
+"transformer.h.{i}.ln_1.bias" | unsqueeze(-1) | unsqueeze(0) -> "row.{i}"
+fallback "{name:**}" -> "{name}"
+"#,
+    );
+    let text = round_trip(&rules, &fixture("gpt2"), &[]);
+    assert!(
+        text.contains(
+            "\"row.{i}\" | reshape(64, 1) | reshape(64) -> \"transformer.h.{i}.ln_1.bias\""
+        ),
+        "{text}"
+    );
+}

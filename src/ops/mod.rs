@@ -16,6 +16,7 @@ mod experts;
 mod fused;
 mod reshape;
 mod slice;
+mod unsqueeze;
 
 pub(crate) use args::{bind_args, dtype_arg, int_arg, node_name, Ctx};
 pub(crate) use cast::cast;
@@ -109,6 +110,7 @@ builtins! {
     Cast => cast::CAST,
     Add => arith::ADD,
     Mul => arith::MUL,
+    Unsqueeze => unsqueeze::UNSQUEEZE,
 }
 
 impl Builtin {

@@ -11,7 +11,7 @@ pub(crate) const RESHAPE: Spec = Spec {
     params: &[],
     takes_a_name: false,
     apply: Apply::EachValue(reshape),
-    inverse: undo,
+    inverse: back,
 };
 
 fn reshape(cx: &Ctx, lane: Node, out: &mut Vec<Diagnostic>) -> Option<Node> {
@@ -68,8 +68,9 @@ fn reshape(cx: &Ctx, lane: Node, out: &mut Vec<Diagnostic>) -> Option<Node> {
     })
 }
 
-/// Back to the one shape it was applied to.
-fn undo(seen: &Seen) -> Inverse {
+/// Back to the one shape it was applied to (the inverse of every op
+/// that only reshapes).
+pub(crate) fn back(seen: &Seen) -> Inverse {
     let step = seen.step;
     let same = step.inputs.windows(2).all(|w| w[0].shape == w[1].shape);
     if !step.uniform() || !same {
