@@ -162,7 +162,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
             // A dangling link: write where it points.
             Err(_) => {
                 let target = std::fs::read_link(path).map_err(|e| Error::io(path, e))?;
-                crate::exec::layout::parent_of(path).join(target)
+                crate::checkpoint::header::parent_dir(path).join(target)
             }
         },
         _ => path.to_path_buf(),

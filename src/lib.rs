@@ -9,6 +9,7 @@ pub mod checkpoint;
 #[cfg(feature = "verify")]
 pub mod cli;
 pub mod collapse;
+pub mod compare;
 pub mod diagnostics;
 pub mod dtype;
 pub mod error;

@@ -719,8 +719,9 @@ impl Checker<'_> {
             }
             // `"NAME":{"dtype":"BF16","shape":[..],"data_offsets":[A,B]},`,
             // with every number at its widest.
-            let entry =
-                crate::exec::layout::json_string_len(&t.name) + 64 + 21 * t.node.shape.len() as u64;
+            let entry = crate::checkpoint::layout::json_string_len(&t.name)
+                + 64
+                + 21 * t.node.shape.len() as u64;
             header += entry;
             if entry > 1 << 20 && first_long.is_none() {
                 first_long = Some(*span);

@@ -247,10 +247,24 @@ impl Checkpoint {
             .unwrap_or_default()
     }
 
+    /// Every shard mapped read-only, with each tensor's bytes in them.
+    pub fn map(&self) -> Result<Mapped> {
+        let (files, maps) = self.map_shards()?.into_iter().unzip();
+        Ok(Mapped {
+            files,
+            maps,
+            ranges: self
+                .tensors
+                .iter()
+                .map(|t| (t.shard, t.offset, t.offset + t.nbytes))
+                .collect(),
+        })
+    }
+
     /// Opens and maps every shard read-only, in shard order. A shard whose
     /// size changed since its header was read is refused: the offsets the
     /// header gave may no longer lie inside it.
-    pub fn map_shards(&self) -> Result<Vec<(File, memmap2::Mmap)>> {
+    fn map_shards(&self) -> Result<Vec<(File, memmap2::Mmap)>> {
         self.shards
             .iter()
             .map(|shard| {
@@ -273,6 +287,39 @@ impl Checkpoint {
                 Ok((file, map))
             })
             .collect()
+    }
+}
+
+/// A checkpoint's shards mapped read-only: the one place tensor bytes are
+/// read from a mapped file.
+pub struct Mapped {
+    /// The open shards, in shard order (the executor copies ranges of them
+    /// with `copy_file_range`).
+    pub files: Vec<File>,
+    maps: Vec<memmap2::Mmap>,
+    /// (shard, start, end) of every tensor.
+    ranges: Vec<(usize, u64, u64)>,
+}
+
+impl Mapped {
+    /// The bytes of tensor `index` (an index into the checkpoint's tensors).
+    pub fn bytes(&self, index: usize) -> &[u8] {
+        let (shard, start, end) = self.ranges[index];
+        &self.maps[shard][start as usize..end as usize]
+    }
+
+    /// The shard tensor `index` lives in, and where its bytes start there.
+    pub fn place(&self, index: usize) -> (usize, u64) {
+        let (shard, start, _) = self.ranges[index];
+        (shard, start)
+    }
+}
+
+impl TensorInfo {
+    /// This tensor's bytes in the bytes of its whole file (a checkpoint
+    /// read into memory rather than mapped); the header checked the range.
+    pub fn data<'a>(&self, file: &'a [u8]) -> &'a [u8] {
+        &file[self.offset as usize..(self.offset + self.nbytes) as usize]
     }
 }
 

@@ -2,6 +2,7 @@
 
 pub mod config;
 pub mod header;
+pub mod layout;
 
 pub use config::Config;
-pub use header::{Checkpoint, Shard, TensorInfo};
+pub use header::{Checkpoint, Mapped, Shard, TensorInfo};

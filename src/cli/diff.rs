@@ -1,17 +1,13 @@
 //! `wmap diff A B [--rules RULES]`: compare two checkpoints tensor by tensor,
 //! directly or through a mapping applied to A.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
-
-use memmap2::Mmap;
 
 use super::common::{Inputs, Status};
 use super::SourceArgs;
-use crate::checkpoint::{Checkpoint, TensorInfo};
-use crate::dtype::DType;
+use crate::checkpoint::Checkpoint;
+use crate::compare::{compare, Comparison};
 use crate::error::Error;
-use crate::exec::convert::{decode, Value};
 use crate::exec::{self, Control, Options};
 
 #[derive(Debug, clap::Args)]
@@ -41,7 +37,7 @@ pub fn run(args: &Args, color: bool) -> Result<Status, Error> {
     let b = Checkpoint::open(&args.b)?;
     let Some(rules) = &args.rules else {
         let a = Checkpoint::open(&args.a)?;
-        return compare(&a, &b, args.tolerance, &[], None);
+        return Ok(print(&compare(&a, &b, args.tolerance, &[], None)?));
     };
     // Convert A into a temporary file, then compare that with B.
     let inputs = Inputs::load(&SourceArgs {
@@ -80,13 +76,14 @@ pub fn run(args: &Args, color: bool) -> Result<Status, Error> {
         return Err(Error::Interrupted);
     }
     let mapped = Checkpoint::open(&out)?;
-    compare(
+    let comparison = compare(
         &mapped,
         &b,
         args.tolerance,
         std::slice::from_ref(&out),
         Some(&temp.0),
-    )
+    )?;
+    Ok(print(&comparison))
 }
 
 /// A private temporary folder, removed when dropped.
@@ -130,112 +127,40 @@ impl Drop for TempDir {
     }
 }
 
-fn map_all(c: &Checkpoint) -> Result<Vec<Mmap>, Error> {
-    Ok(c.map_shards()?.into_iter().map(|(_, map)| map).collect())
-}
-
-fn data<'a>(maps: &'a [Mmap], t: &TensorInfo) -> &'a [u8] {
-    &maps[t.shard][t.offset as usize..(t.offset + t.nbytes) as usize]
-}
-
-/// The largest absolute difference between two tensors with the same number
-/// of elements, element by element (no widened copies, however large they
-/// are): exact for two integer elements, otherwise as f64 (NaN where one side
-/// is NaN and the other is not).
-fn max_abs_diff(da: DType, a: &[u8], db: DType, b: &[u8]) -> f64 {
-    let mut max = 0f64;
-    for (x, y) in a.chunks_exact(da.size()).zip(b.chunks_exact(db.size())) {
-        let d = match (decode(da, x), decode(db, y)) {
-            (Value::I(x), Value::I(y)) => x.abs_diff(y) as f64,
-            (x, y) => {
-                let (x, y) = (x.to_f64(), y.to_f64());
-                if x == y || x.is_nan() && y.is_nan() {
-                    continue;
-                }
-                (x - y).abs()
+/// Prints a comparison: one line per tensor that is not bit-identical,
+/// the names only one side has, and a summary.
+fn print(c: &Comparison) -> Status {
+    use crate::compare::Difference;
+    let tolerance = c.tolerance;
+    for (name, d) in &c.tensors {
+        match d {
+            Difference::Identical => {}
+            Difference::Shape(a, b) => println!("{name}: shape {a:?} vs {b:?}"),
+            Difference::Dtype(a, b, d) => println!("{name}: dtype {a} vs {b}, max |diff| {d:.3e}"),
+            Difference::Within(d) => {
+                println!("{name}: max |diff| {d:.3e} (within {tolerance:.0e})")
             }
-        };
-        if d.is_nan() {
-            return f64::NAN;
-        }
-        max = max.max(d);
-    }
-    max
-}
-
-/// Compares `a` with `b`; a SIGBUS from a file truncated meanwhile removes
-/// `cleanup` and `folder` (a temporary conversion) and exits 2.
-fn compare(
-    a: &Checkpoint,
-    b: &Checkpoint,
-    tolerance: f64,
-    cleanup: &[PathBuf],
-    folder: Option<&std::path::Path>,
-) -> Result<Status, Error> {
-    let (ma, mb) = (map_all(a)?, map_all(b)?);
-    let sources: Vec<PathBuf> = a
-        .shards
-        .iter()
-        .chain(&b.shards)
-        .map(|s| s.path.clone())
-        .collect();
-    let _armed = exec::guard::Armed::new(&sources, cleanup, folder);
-    let bmap: BTreeMap<&str, &TensorInfo> =
-        b.tensors.iter().map(|t| (t.name.as_str(), t)).collect();
-    let amap: BTreeMap<&str, &TensorInfo> =
-        a.tensors.iter().map(|t| (t.name.as_str(), t)).collect();
-    let only_a: Vec<&str> = amap
-        .keys()
-        .filter(|n| !bmap.contains_key(*n))
-        .copied()
-        .collect();
-    let only_b: Vec<&str> = bmap
-        .keys()
-        .filter(|n| !amap.contains_key(*n))
-        .copied()
-        .collect();
-    let (mut identical, mut within, mut differ, mut mismatched) = (0, 0, 0, 0);
-    for (name, ta) in &amap {
-        let Some(tb) = bmap.get(name) else { continue };
-        if ta.shape != tb.shape {
-            println!("{name}: shape {:?} vs {:?}", ta.shape, tb.shape);
-            mismatched += 1;
-            continue;
-        }
-        let (xa, xb) = (data(&ma, ta), data(&mb, tb));
-        if ta.dtype == tb.dtype && xa == xb {
-            identical += 1;
-            continue;
-        }
-        let d = max_abs_diff(ta.dtype, xa, tb.dtype, xb);
-        if ta.dtype != tb.dtype {
-            // Values may agree, but a loader expecting one dtype gets another.
-            println!(
-                "{name}: dtype {} vs {}, max |diff| {d:.3e}",
-                ta.dtype, tb.dtype
-            );
-            mismatched += 1;
-        } else if d <= tolerance {
-            within += 1;
-            println!("{name}: max |diff| {d:.3e} (within {tolerance:.0e})");
-        } else {
-            differ += 1;
-            println!("{name}: max |diff| {d:.3e}");
+            Difference::Beyond(d) => println!("{name}: max |diff| {d:.3e}"),
         }
     }
-    for n in &only_a {
+    for n in &c.only_a {
         println!("{n}: only in A");
     }
-    for n in &only_b {
+    for n in &c.only_b {
         println!("{n}: only in B");
     }
-    let equal = differ == 0 && mismatched == 0 && only_a.is_empty() && only_b.is_empty();
+    let (identical, within, differ, mismatched) = c.counts();
+    let equal = c.equal();
     println!(
         "{}: {} tensors in both: {identical} bit-identical, {within} within tolerance, {differ} differ, {mismatched} of another shape or dtype; {} only in A, {} only in B",
         if equal { "equal" } else { "different" },
-        identical + within + differ + mismatched,
-        only_a.len(),
-        only_b.len(),
+        c.tensors.len(),
+        c.only_a.len(),
+        c.only_b.len(),
     );
-    Ok(if equal { Status::Ok } else { Status::Problems })
+    if equal {
+        Status::Ok
+    } else {
+        Status::Problems
+    }
 }

@@ -120,7 +120,7 @@ fn identity(path: &Path) -> Option<Identity> {
 }
 
 fn folder_of(path: &Path) -> PathBuf {
-    let dir = crate::exec::layout::parent_of(path);
+    let dir = crate::checkpoint::header::parent_dir(path);
     std::fs::canonicalize(&dir).unwrap_or(dir)
 }
 

@@ -27,89 +27,8 @@ use half::{bf16, f16};
 
 use crate::dtype::DType;
 
-/// A decoded element: floats as f64 (exact for every float dtype), integers as i128.
-#[derive(Debug, Clone, Copy)]
-pub enum Value {
-    F(f64),
-    I(i128),
-}
-
-impl Value {
-    /// As f64 (integers beyond 2^53 round).
-    pub fn to_f64(self) -> f64 {
-        match self {
-            Value::F(f) => f,
-            Value::I(i) => i as f64,
-        }
-    }
-}
-
-/// One element of `dtype` from its little-endian bytes, exactly.
-pub fn decode(dtype: DType, b: &[u8]) -> Value {
-    use DType::*;
-    match dtype {
-        Bool => Value::I((b[0] != 0) as i128),
-        U8 => Value::I(b[0] as i128),
-        I8 => Value::I(b[0] as i8 as i128),
-        I16 => Value::I(i16::from_le_bytes([b[0], b[1]]) as i128),
-        U16 => Value::I(u16::from_le_bytes([b[0], b[1]]) as i128),
-        I32 => Value::I(i32::from_le_bytes(b[..4].try_into().expect("4 bytes")) as i128),
-        U32 => Value::I(u32::from_le_bytes(b[..4].try_into().expect("4 bytes")) as i128),
-        I64 => Value::I(i64::from_le_bytes(b[..8].try_into().expect("8 bytes")) as i128),
-        U64 => Value::I(u64::from_le_bytes(b[..8].try_into().expect("8 bytes")) as i128),
-        F8E4M3 => Value::F(f32::from_bits(E4M3[b[0] as usize]) as f64),
-        F8E5M2 => Value::F(f32::from_bits(E5M2[b[0] as usize]) as f64),
-        F16 => Value::F(f16::from_le_bytes([b[0], b[1]]).to_f64()),
-        BF16 => Value::F(bf16::from_le_bytes([b[0], b[1]]).to_f64()),
-        F32 => Value::F(f32::from_le_bytes(b[..4].try_into().expect("4 bytes")) as f64),
-        F64 => Value::F(f64::from_le_bytes(b[..8].try_into().expect("8 bytes"))),
-    }
-}
-
-/// The f32 bits of every `f8_e4m3` value, indexed by its byte.
-const E4M3: [u32; 256] = f8_table(3, 7, false);
-/// The f32 bits of every `f8_e5m2` value.
-const E5M2: [u32; 256] = f8_table(2, 15, true);
-
-const fn f8_table(man: u32, bias: i32, ieee: bool) -> [u32; 256] {
-    let mut table = [0u32; 256];
-    let mut b = 0;
-    while b < 256 {
-        table[b] = f8_to_f32_bits(b as u8, man, bias, ieee);
-        b += 1;
-    }
-    table
-}
-
-/// An 8-bit float with `man` mantissa bits and exponent bias `bias`, as f32
-/// bits; `ieee` formats have infinities (e5m2), the others only one NaN per
-/// sign (e4m3: S.1111.111).
-const fn f8_to_f32_bits(byte: u8, man: u32, bias: i32, ieee: bool) -> u32 {
-    let sign = ((byte & 0x80) as u32) << 24;
-    let e = ((byte & 0x7F) >> man) as i32;
-    let m = byte as u32 & ((1 << man) - 1);
-    let e_all = (1 << (7 - man)) - 1;
-    if ieee && e == e_all {
-        return sign | if m == 0 { 0x7F80_0000 } else { 0x7FC0_0000 };
-    }
-    if !ieee && e == e_all && m == (1 << man) - 1 {
-        return sign | 0x7FC0_0000;
-    }
-    if e == 0 {
-        if m == 0 {
-            return sign;
-        }
-        // Subnormal: m * 2^(1 - bias - man); normalise it for f32.
-        let (mut m, mut e) = (m, 1 - bias);
-        while m & (1 << man) == 0 {
-            m <<= 1;
-            e -= 1;
-        }
-        let m = m & ((1 << man) - 1);
-        return sign | (((e + 127) as u32) << 23) | (m << (23 - man));
-    }
-    sign | (((e - bias + 127) as u32) << 23) | (m << (23 - man))
-}
+use crate::dtype::f8_to_f32;
+pub use crate::dtype::{decode, Value};
 
 /// `v / 2^s` rounded to nearest, ties to even, for `v < 2^24` and `s >= 1`.
 #[inline]
@@ -161,10 +80,6 @@ fn f32_to_f8(x: f32, ieee: bool) -> (u8, bool) {
     } else {
         (sign | code as u8, false)
     }
-}
-
-fn f8_to_f32(b: u8, ieee: bool) -> f32 {
-    f32::from_bits(if ieee { E5M2 } else { E4M3 }[b as usize])
 }
 
 /// Applies `f` to every element of `input` (N bytes each) into `out` (M bytes

@@ -55,7 +55,7 @@ fn refuse(dst: &Path, problem: String) -> Error {
 /// Where `dst` resolves to: its parent resolved through links, joined with
 /// its own name (which is not followed).
 fn resolve(dst: &Path) -> Result<(PathBuf, PathBuf)> {
-    let parent = super::layout::parent_of(dst);
+    let parent = crate::checkpoint::header::parent_dir(dst);
     let Some(name) = dst.file_name() else {
         return Err(refuse(
             dst,
@@ -265,7 +265,7 @@ static COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// A name beside `dst` that no other run uses: `.NAME.wmap-KIND-PID-N`.
 pub fn unique_beside(dst: &Path, kind: &str) -> PathBuf {
-    let parent = super::layout::parent_of(dst);
+    let parent = crate::checkpoint::header::parent_dir(dst);
     let base = dst
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
@@ -299,7 +299,7 @@ pub fn alive(pid: i32) -> bool {
 /// per entry, for the caller to print.
 pub fn recover(dst: &Path) -> Vec<String> {
     let mut done = Vec::new();
-    let parent = super::layout::parent_of(dst);
+    let parent = crate::checkpoint::header::parent_dir(dst);
     let Some(base) = dst.file_name().map(|n| n.to_string_lossy().to_string()) else {
         return done;
     };

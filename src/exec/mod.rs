@@ -10,7 +10,7 @@ pub mod convert;
 pub mod dest;
 pub mod eval;
 pub mod guard;
-pub mod layout;
+
 mod transpose;
 
 use std::collections::BTreeMap;
@@ -19,14 +19,13 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use memmap2::Mmap;
 use rayon::prelude::*;
 
+use crate::checkpoint::layout::{Layout, OutFile};
 use crate::checkpoint::Checkpoint;
 use crate::error::{Error, Result};
 use crate::plan::Plan;
 use eval::{Notes, SourceData};
-use layout::{Layout, OutFile};
 
 /// Options of `wmap run`.
 #[derive(Debug, Clone, Default)]
@@ -120,31 +119,19 @@ impl Fault {
 struct Sources {
     /// The shards' paths, for messages.
     paths: Vec<PathBuf>,
-    files: Vec<File>,
-    maps: Vec<Mmap>,
-    /// (shard, start, end) of every tensor.
-    ranges: Vec<(usize, usize, usize)>,
+    mapped: crate::checkpoint::Mapped,
 }
 
 impl SourceData for Sources {
     fn bytes(&self, tensor: usize) -> &[u8] {
-        let (shard, start, end) = self.ranges[tensor];
-        &self.maps[shard][start..end]
+        self.mapped.bytes(tensor)
     }
 }
 
 fn map_sources(checkpoint: &Checkpoint) -> Result<Sources> {
-    let (files, maps) = checkpoint.map_shards()?.into_iter().unzip();
-    let ranges = checkpoint
-        .tensors
-        .iter()
-        .map(|t| (t.shard, t.offset as usize, (t.offset + t.nbytes) as usize))
-        .collect();
     Ok(Sources {
         paths: checkpoint.shards.iter().map(|s| s.path.clone()).collect(),
-        files,
-        maps,
-        ranges,
+        mapped: checkpoint.map()?,
     })
 }
 
@@ -236,7 +223,7 @@ pub fn run(
     let before = guard::Snapshot::of(&shard_paths);
     let sources = map_sources(checkpoint)?;
 
-    let parent = layout::parent_of(dst);
+    let parent = crate::checkpoint::header::parent_dir(dst);
     let temp = dest::unique_beside(dst, "tmp");
     let mut guard = TempGuard {
         path: temp.clone(),
@@ -536,11 +523,11 @@ fn write_file(
             };
             match (&t.node.op, streamed) {
                 (crate::plan::NodeOp::Source(ti), _) => {
-                    let (shard, start, _) = sources.ranges[*ti];
+                    let (shard, start) = sources.mapped.place(*ti);
                     write(at, placed.nbytes, &|| {
                         copy_range(
-                            &sources.files[shard],
-                            start as u64,
+                            &sources.mapped.files[shard],
+                            start,
                             &out,
                             at,
                             sources.bytes(*ti),

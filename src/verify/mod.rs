@@ -388,7 +388,7 @@ impl Reference {
         let find = |name: &str| infos.iter().find(|t| t.name == name);
         let ints = |name: &str| -> Result<Option<(Vec<usize>, Vec<i64>)>> {
             let Some(t) = find(name) else { return Ok(None) };
-            let data = &bytes[t.offset as usize..(t.offset + t.nbytes) as usize];
+            let data = t.data(&bytes);
             let values: Vec<i64> = match t.dtype {
                 DType::I64 => data
                     .chunks_exact(8)
@@ -413,7 +413,7 @@ impl Reference {
         };
         let floats = |name: &str| -> Result<Option<(Vec<usize>, Vec<f32>)>> {
             let Some(t) = find(name) else { return Ok(None) };
-            let data = &bytes[t.offset as usize..(t.offset + t.nbytes) as usize];
+            let data = t.data(&bytes);
             let mut out = vec![0u8; t.numel() as usize * 4];
             crate::exec::convert::cast(t.dtype, DType::F32, data, &mut out);
             let values = out

@@ -1,8 +1,8 @@
-//! Output layout: which file each target goes to, at which offset, and the
-//! header bytes, all known from the plan before any data is read.
+//! Writing the safetensors format: which output file each target goes to,
+//! at which offset, the header bytes and the shard index, all known from the
+//! plan before any data is read.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
 use serde_json::{json, Map, Value};
 
@@ -34,11 +34,6 @@ pub struct OutFile {
 #[derive(Debug, Clone)]
 pub struct Layout {
     pub files: Vec<OutFile>,
-}
-
-/// The parent folder of a path (`.` for a bare name).
-pub fn parent_of(path: &Path) -> PathBuf {
-    crate::checkpoint::header::parent_dir(path)
 }
 
 /// The length of `text` written as a JSON string, quotes included (as
