@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::checkpoint::{Checkpoint, TensorInfo};
+use crate::checkpoint::{Checkpoint, Tensor};
 use crate::dtype::{decode, DType, Value};
 use crate::error::Error;
 
@@ -92,7 +92,7 @@ pub fn compare(
     let mut tensors = Vec::new();
     for (name, &ia) in &amap {
         let Some(&ib) = bmap.get(name) else { continue };
-        let (ta, tb): (&TensorInfo, &TensorInfo) = (&a.tensors[ia], &b.tensors[ib]);
+        let (ta, tb): (&Tensor, &Tensor) = (&a.tensors[ia], &b.tensors[ib]);
         let difference = if ta.shape != tb.shape {
             Difference::Shape(ta.shape.clone(), tb.shape.clone())
         } else {

@@ -26,13 +26,7 @@ use crate::syntax::format::quote_pattern;
 use crate::syntax::print::Document;
 use crate::syntax::{Item, Matcher, OpCall, Pattern, PatternPart, Rule, Targets};
 
-/// A tensor by name, shape and dtype.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Tensor {
-    pub name: String,
-    pub shape: Vec<u64>,
-    pub dtype: DType,
-}
+pub use crate::checkpoint::Tensor;
 
 /// A draft and how much of it was resolved.
 #[derive(Debug, Clone)]

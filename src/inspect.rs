@@ -79,7 +79,7 @@ impl Summary {
         for t in &checkpoint.tensors {
             let e = dtypes.entry(t.dtype).or_default();
             e.0 += 1;
-            e.1 += t.nbytes;
+            e.1 += t.nbytes();
         }
         Summary {
             files: checkpoint
@@ -89,7 +89,7 @@ impl Summary {
                 .collect(),
             tensors: checkpoint.tensors.len(),
             parameters: checkpoint.tensors.iter().map(|t| t.numel()).sum(),
-            bytes: checkpoint.tensors.iter().map(|t| t.nbytes).sum(),
+            bytes: checkpoint.tensors.iter().map(|t| t.nbytes()).sum(),
             dtypes,
             metadata: checkpoint.metadata(),
             groups: groups.into_iter().map(|(_, g)| g).collect(),

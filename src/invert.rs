@@ -22,7 +22,7 @@ use crate::check::env::Lets;
 use crate::check::ir::{Callee, Lowered, Step, DISTINCT_INPUTS};
 use crate::check::matching::Binding;
 use crate::check::pipeline::{Instance, Pipelines};
-use crate::checkpoint::{Config, TensorInfo};
+use crate::checkpoint::{Config, Tensor};
 use crate::diagnostics::{Diagnostic, Irreversible};
 use crate::dtype::DType;
 use crate::loader::Loaded;
@@ -47,12 +47,7 @@ pub struct Inverted {
 
 /// Derives the reverse of `loaded` from its checked form against `tensors`.
 /// `title` lines open the output as comments.
-pub fn invert(
-    loaded: &Loaded,
-    tensors: &[TensorInfo],
-    config: &Config,
-    title: &[String],
-) -> Inverted {
+pub fn invert(loaded: &Loaded, tensors: &[Tensor], config: &Config, title: &[String]) -> Inverted {
     let lowered = match crate::check::lower(loaded, tensors, config) {
         Ok(lowered) => lowered,
         Err(problems) => {
@@ -86,6 +81,43 @@ pub fn invert(
         text,
         diagnostics,
         plan: Some(lowered.plan),
+    }
+}
+
+/// What checking a reverse mapping against the forward plan found.
+#[derive(Debug)]
+pub enum SelfCheck {
+    /// It checks cleanly and gives back exactly the forward plan's sources.
+    Clean,
+    /// It does not check against the tensors the forward mapping writes (a
+    /// bug in `invert`): its problems, with the loaded text to show them in.
+    DoesNotCheck {
+        loaded: Box<Loaded>,
+        problems: crate::check::Diagnostics,
+    },
+    /// It checks, but does not give back the source tensors: `missing` are
+    /// sources it does not write, `extra` what it writes that is no source.
+    Differs(crate::plan::Fit),
+}
+
+/// Checks the reverse `text` (shown in reports as `name`) against what the
+/// forward plan writes: it must check cleanly and write back exactly the
+/// names, shapes and dtypes the forward plan read.
+pub fn self_check(text: &str, name: &str, forward: &Plan, config: &Config) -> SelfCheck {
+    let reversed = crate::loader::load_text(name, text);
+    match crate::check::check(&reversed, &forward.written(), config) {
+        Err(problems) => SelfCheck::DoesNotCheck {
+            loaded: Box::new(reversed),
+            problems,
+        },
+        Ok(back) => {
+            let fit = back.fit(&forward.sources);
+            if fit.exact() {
+                SelfCheck::Clean
+            } else {
+                SelfCheck::Differs(fit)
+            }
+        }
     }
 }
 
@@ -158,7 +190,7 @@ impl Inverter<'_> {
         )
     }
 
-    fn mapping(&mut self, tensors: &[TensorInfo], title: &[String]) -> Document {
+    fn mapping(&mut self, tensors: &[Tensor], title: &[String]) -> Document {
         let mut doc = Document::new();
         for line in title {
             doc.comment(line);
@@ -253,7 +285,7 @@ impl Inverter<'_> {
 
     /// A global cast is undone per rule (see [`Self::rule`]); here only
     /// its precondition: it must have widened exactly.
-    fn global_casts(&mut self, tensors: &[TensorInfo]) {
+    fn global_casts(&mut self, tensors: &[Tensor]) {
         for cast in self.defs.casts.clone() {
             let narrowed = tensors.iter().find(|t| {
                 let applies = cast.from.value == "float" && t.dtype.is_float()
@@ -474,14 +506,10 @@ impl Inverter<'_> {
     /// Whether `g(params)` after `f(params)` gives back every element of a
     /// tensor of `shape` in place.
     fn undoes(&self, f: &OpDef, g: &OpDef, params: &[i64], shape: &[u64], dtype: DType) -> bool {
-        let numel: u64 = shape.iter().product();
-        let fake = TensorInfo {
+        let fake = Tensor {
             name: "x".into(),
             dtype,
             shape: shape.to_vec(),
-            shard: 0,
-            offset: 0,
-            nbytes: numel * dtype.size() as u64,
         };
         let pipelines = Pipelines {
             lets: self.lets,

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use crate::checkpoint::TensorInfo;
+use crate::checkpoint::Tensor;
 use crate::dtype::DType;
 
 /// How a value is computed. Every node knows its shape and dtype.
@@ -90,7 +90,7 @@ impl Node {
     }
 
     /// A readable rendering: `slice(transpose(src0), axis=1, 0..64)`.
-    pub fn describe(&self, tensors: &[TensorInfo]) -> String {
+    pub fn describe(&self, tensors: &[Tensor]) -> String {
         let d = |n: &Node| n.describe(tensors);
         match &self.op {
             NodeOp::Source(i) => format!("\"{}\"", tensors[*i].name),
@@ -138,7 +138,7 @@ pub struct Plan {
     /// The `target` model, if declared.
     pub target_model: Option<String>,
     /// The source tensors, as in the checkpoint's headers.
-    pub sources: Vec<TensorInfo>,
+    pub sources: Vec<Tensor>,
     /// Output tensors, sorted by name.
     pub targets: Vec<Target>,
     /// Source tensors taken by `drop`.
@@ -147,7 +147,56 @@ pub struct Plan {
     pub rules: usize,
 }
 
+/// How a plan's targets meet the tensors it should write.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Fit {
+    /// Wanted tensors that the plan does not write with that name, shape and dtype.
+    pub missing: Vec<Tensor>,
+    /// Tensors the plan writes that are not wanted as they are written.
+    pub extra: Vec<Tensor>,
+}
+
+impl Fit {
+    /// Whether the plan writes exactly the wanted tensors.
+    pub fn exact(&self) -> bool {
+        self.missing.is_empty() && self.extra.is_empty()
+    }
+}
+
 impl Plan {
+    /// The plan's targets as the tensors they will be, by name.
+    pub fn written(&self) -> Vec<Tensor> {
+        self.targets
+            .iter()
+            .map(|t| Tensor {
+                name: t.name.clone(),
+                dtype: t.node.dtype,
+                shape: t.node.shape.clone(),
+            })
+            .collect()
+    }
+
+    /// How the targets meet `wanted`: what is missing, in `wanted`'s order,
+    /// and what is extra, by name.
+    pub fn fit(&self, wanted: &[Tensor]) -> Fit {
+        let key = |t: &Tensor| (t.name.clone(), t.shape.clone(), t.dtype);
+        let written = self.written();
+        let have: std::collections::HashSet<_> = written.iter().map(key).collect();
+        let want: std::collections::HashSet<_> = wanted.iter().map(key).collect();
+        Fit {
+            missing: wanted
+                .iter()
+                .filter(|t| !have.contains(&key(t)))
+                .cloned()
+                .collect(),
+            extra: written
+                .into_iter()
+                .filter(|t| !want.contains(&key(t)))
+                .collect(),
+        }
+    }
+
+    /// Bytes of tensor data the plan writes.
     pub fn target_bytes(&self) -> u64 {
         self.targets.iter().map(|t| t.node.nbytes()).sum()
     }

@@ -17,7 +17,7 @@ use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 
 use crate::common::CheckedExt;
-use wmap::checkpoint::{Config, TensorInfo};
+use wmap::checkpoint::{Config, Tensor};
 use wmap::dtype::DType;
 use wmap::plan::{Node, NodeOp};
 
@@ -713,25 +713,16 @@ fn build(raw: &RawCase) -> Case {
 
 // ------------------------------------------------------------ the checker
 
-/// Header entries for the case's sources, sorted by name as a checkpoint's are.
-fn infos(sources: &[(String, Arr)]) -> (Vec<TensorInfo>, Vec<Arr>) {
+/// The case's sources as the checker sees them, sorted by name as a checkpoint's are.
+fn infos(sources: &[(String, Arr)]) -> (Vec<Tensor>, Vec<Arr>) {
     let mut sorted: Vec<&(String, Arr)> = sources.iter().collect();
     sorted.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut offset = 0;
     let infos = sorted
         .iter()
-        .map(|(name, value)| {
-            let nbytes = value.len() as u64 * 4;
-            let info = TensorInfo {
-                name: name.clone(),
-                dtype: DType::F32,
-                shape: value.shape().iter().map(|&d| d as u64).collect(),
-                shard: 0,
-                offset,
-                nbytes,
-            };
-            offset += nbytes;
-            info
+        .map(|(name, value)| Tensor {
+            name: name.clone(),
+            dtype: DType::F32,
+            shape: value.shape().iter().map(|&d| d as u64).collect(),
         })
         .collect();
     (infos, sorted.into_iter().map(|(_, v)| v.clone()).collect())

@@ -5,25 +5,21 @@
 
 use std::path::PathBuf;
 
-use wmap::checkpoint::{Config, TensorInfo};
+use wmap::checkpoint::{Config, Tensor};
 use wmap::dtype::DType;
 
-fn tensor(name: String, dtype: DType, shape: &[u64]) -> TensorInfo {
-    let numel: u64 = shape.iter().product();
-    TensorInfo {
+fn tensor(name: String, dtype: DType, shape: &[u64]) -> Tensor {
+    Tensor {
         name,
         dtype,
         shape: shape.to_vec(),
-        shard: 0,
-        offset: 0,
-        nbytes: numel * dtype.size() as u64,
     }
 }
 
 /// A two-layer GPT-2 and a two-layer Llama with grouped-query attention and
 /// two experts, in one header: every shape of rule the shipped mappings use
 /// has something to match.
-pub fn tensors() -> Vec<TensorInfo> {
+pub fn tensors() -> Vec<Tensor> {
     let mut out = vec![
         tensor("transformer.wte.weight".into(), DType::F32, &[64, 16]),
         tensor("transformer.wpe.weight".into(), DType::F32, &[32, 16]),

@@ -25,10 +25,11 @@ fuzz_target!(|data: &[u8]| {
     for pair in checkpoint.tensors.windows(2) {
         assert!(pair[0].name < pair[1].name, "names sorted and unique");
     }
-    for t in &checkpoint.tensors {
+    assert_eq!(checkpoint.tensors.len(), checkpoint.places.len());
+    for (t, p) in checkpoint.tensors.iter().zip(&checkpoint.places) {
         let numel: u64 = t.shape.iter().product();
-        assert_eq!(numel * t.dtype.size() as u64, t.nbytes);
-        assert!(t.offset + t.nbytes <= len, "{} runs past the file", t.name);
-        assert!(t.offset >= 8, "{} overlaps the length prefix", t.name);
+        assert_eq!(numel * t.dtype.size() as u64, t.nbytes());
+        assert!(p.offset + t.nbytes() <= len, "{} runs past the file", t.name);
+        assert!(p.offset >= 8, "{} overlaps the length prefix", t.name);
     }
 });

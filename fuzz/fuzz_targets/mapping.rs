@@ -10,10 +10,10 @@ mod common;
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use wmap::checkpoint::{Config, TensorInfo};
+use wmap::checkpoint::{Config, Tensor};
 use wmap::diagnostics::{render, Style};
 
-static FIXTURE: OnceLock<(Vec<TensorInfo>, Config)> = OnceLock::new();
+static FIXTURE: OnceLock<(Vec<Tensor>, Config)> = OnceLock::new();
 
 fuzz_target!(|data: &[u8]| {
     let (tensors, config) = FIXTURE.get_or_init(|| (common::tensors(), common::config()));

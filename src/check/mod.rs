@@ -10,7 +10,7 @@ pub(crate) mod words;
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::checkpoint::{Config, TensorInfo};
+use crate::checkpoint::{Config, Tensor};
 use crate::collapse;
 use crate::diagnostics::{Diagnostic, RegexProblem};
 use crate::dtype::DType;
@@ -71,16 +71,12 @@ impl std::ops::Deref for Diagnostics {
 }
 
 /// Checks a loaded mapping against a checkpoint's tensors and config.
-pub fn check(loaded: &Loaded, tensors: &[TensorInfo], config: &Config) -> Checked {
+pub fn check(loaded: &Loaded, tensors: &[Tensor], config: &Config) -> Checked {
     lower(loaded, tensors, config).map(|lowered| lowered.plan)
 }
 
 /// [`check`], keeping the checked form of every rule beside the plan.
-pub fn lower(
-    loaded: &Loaded,
-    tensors: &[TensorInfo],
-    config: &Config,
-) -> Result<Lowered, Diagnostics> {
+pub fn lower(loaded: &Loaded, tensors: &[Tensor], config: &Config) -> Result<Lowered, Diagnostics> {
     let mut out: Vec<Diagnostic> = loaded.diagnostics.clone();
     if !out.is_empty() {
         // Syntax errors leave the mapping incomplete; checking it against the
@@ -144,7 +140,7 @@ struct Claim {
 
 struct Checker<'a> {
     sources: &'a SourceMap,
-    tensors: &'a [TensorInfo],
+    tensors: &'a [Tensor],
     casts: HashMap<DType, DType>,
     pipelines: Pipelines<'a>,
 }

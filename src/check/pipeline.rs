@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use super::env::{Lets, Scope};
 use super::ir::{merge, Callee, Step, Value};
 use super::matching::Binding;
-use crate::checkpoint::{Config, TensorInfo};
+use crate::checkpoint::{Config, Tensor};
 use crate::diagnostics::{ArgProblem, Diagnostic};
 use crate::ops::{bind_args, Apply, Builtin, Ctx};
 use crate::plan::Node;
@@ -39,7 +39,7 @@ pub struct Pipelines<'a> {
     pub lets: &'a Lets,
     pub config: &'a Config,
     pub ops: &'a HashMap<String, &'a OpDef>,
-    pub sources: &'a [TensorInfo],
+    pub sources: &'a [Tensor],
 }
 
 /// What a call resolves to.

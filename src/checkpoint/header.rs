@@ -19,22 +19,41 @@ use crate::error::{Error, Result};
 /// The largest header wmap reads (the safetensors library's own limit).
 pub const MAX_HEADER_LEN: u64 = 100 * 1024 * 1024;
 
-/// One tensor as a header describes it.
+/// A tensor as far as its name, dtype and shape go: all that the checker,
+/// the plan, `infer` and the comparisons need.
 #[derive(Debug, Clone, PartialEq)]
-pub struct TensorInfo {
+pub struct Tensor {
     pub name: String,
     pub dtype: DType,
     pub shape: Vec<u64>,
+}
+
+impl Tensor {
+    /// Its number of elements.
+    pub fn numel(&self) -> u64 {
+        self.shape.iter().product()
+    }
+
+    /// Its number of bytes (a header's entries are checked not to overflow).
+    pub fn nbytes(&self) -> u64 {
+        self.numel() * self.dtype.size() as u64
+    }
+}
+
+/// Where a tensor's bytes are: only the reader and the executor need it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Place {
     /// Index into [`Checkpoint::shards`].
     pub shard: usize,
     /// Absolute byte offset of the data in the shard file.
     pub offset: u64,
-    pub nbytes: u64,
 }
 
-impl TensorInfo {
-    pub fn numel(&self) -> u64 {
-        self.shape.iter().product()
+impl Place {
+    /// The bytes of `tensor`, placed here, in the bytes of its whole file (a
+    /// file read into memory rather than mapped); the header checked the range.
+    pub fn data<'a>(&self, tensor: &Tensor, file: &'a [u8]) -> &'a [u8] {
+        &file[self.offset as usize..(self.offset + tensor.nbytes()) as usize]
     }
 }
 
@@ -57,7 +76,9 @@ pub struct Checkpoint {
     pub index: Option<PathBuf>,
     pub shards: Vec<Shard>,
     /// Every tensor, sorted by name.
-    pub tensors: Vec<TensorInfo>,
+    pub tensors: Vec<Tensor>,
+    /// Where each of [`Self::tensors`] is stored.
+    pub places: Vec<Place>,
 }
 
 impl Checkpoint {
@@ -173,8 +194,8 @@ impl Checkpoint {
         }
         let checkpoint =
             Self::from_files(dir.to_path_buf(), Some(index_path.to_path_buf()), &paths)?;
-        for t in &checkpoint.tensors {
-            let shard_name = shard_names[t.shard];
+        for (t, place) in checkpoint.tensors.iter().zip(&checkpoint.places) {
+            let shard_name = shard_names[place.shard];
             match expected.get(t.name.as_str()) {
                 Some(s) if *s == shard_name => {}
                 Some(s) => {
@@ -213,7 +234,7 @@ impl Checkpoint {
         let mut seen: HashMap<String, usize> = HashMap::new();
         for (i, path) in paths.iter().enumerate() {
             let (shard, mut shard_tensors) = read_header(path, i)?;
-            for t in &shard_tensors {
+            for (t, _) in &shard_tensors {
                 if let Some(other) = seen.insert(t.name.clone(), i) {
                     return Err(Error::tensor(
                         path,
@@ -225,18 +246,20 @@ impl Checkpoint {
             tensors.append(&mut shard_tensors);
             shards.push(shard);
         }
-        tensors.sort_by(|a, b| a.name.cmp(&b.name));
+        tensors.sort_by(|a: &(Tensor, Place), b| a.0.name.cmp(&b.0.name));
+        let (tensors, places) = tensors.into_iter().unzip();
         Ok(Checkpoint {
             dir,
             index,
             shards,
             tensors,
+            places,
         })
     }
 
     /// Total bytes of tensor data.
     pub fn data_bytes(&self) -> u64 {
-        self.tensors.iter().map(|t| t.nbytes).sum()
+        self.tensors.iter().map(Tensor::nbytes).sum()
     }
 
     /// The `__metadata__` of the first shard (all shards of a Hub checkpoint agree).
@@ -256,7 +279,8 @@ impl Checkpoint {
             ranges: self
                 .tensors
                 .iter()
-                .map(|t| (t.shard, t.offset, t.offset + t.nbytes))
+                .zip(&self.places)
+                .map(|(t, p)| (p.shard, p.offset, p.offset + t.nbytes()))
                 .collect(),
         })
     }
@@ -312,14 +336,6 @@ impl Mapped {
     pub fn place(&self, index: usize) -> (usize, u64) {
         let (shard, start, _) = self.ranges[index];
         (shard, start)
-    }
-}
-
-impl TensorInfo {
-    /// This tensor's bytes in the bytes of its whole file (a checkpoint
-    /// read into memory rather than mapped); the header checked the range.
-    pub fn data<'a>(&self, file: &'a [u8]) -> &'a [u8] {
-        &file[self.offset as usize..(self.offset + self.nbytes) as usize]
     }
 }
 
@@ -397,7 +413,7 @@ pub fn other_format(head: &[u8; 8]) -> Option<&'static str> {
 }
 
 /// Reads and validates the header of one safetensors file.
-pub fn read_header(path: &Path, shard: usize) -> Result<(Shard, Vec<TensorInfo>)> {
+pub fn read_header(path: &Path, shard: usize) -> Result<(Shard, Vec<(Tensor, Place)>)> {
     let mut file = crate::fsio::open_regular(path)?;
     let file_len = file.metadata().map_err(|e| Error::io(path, e))?.len();
     if file_len < 8 {
@@ -450,7 +466,7 @@ pub fn parse_header(
     shard: usize,
     file_len: u64,
     header: &[u8],
-) -> Result<(Shard, Vec<TensorInfo>)> {
+) -> Result<(Shard, Vec<(Tensor, Place)>)> {
     let header_len = header.len() as u64;
     if header_len.saturating_add(8) > file_len {
         return Err(Error::checkpoint(
@@ -466,7 +482,7 @@ pub fn parse_header(
     let data_start = 8 + header_len;
     let data_len = file_len - data_start;
     let mut metadata = BTreeMap::new();
-    let mut tensors: Vec<TensorInfo> = Vec::new();
+    let mut tensors: Vec<(Tensor, Place)> = Vec::new();
     let mut names = std::collections::HashSet::new();
     let mut ranges: Vec<(u64, u64, usize)> = Vec::new();
     for (name, value) in entries.0 {
@@ -524,14 +540,13 @@ pub fn parse_header(
         if end > begin {
             ranges.push((begin, end, tensors.len()));
         }
-        tensors.push(TensorInfo {
-            name,
-            dtype,
-            shape,
-            shard,
-            offset: data_start + begin,
-            nbytes,
-        });
+        tensors.push((
+            Tensor { name, dtype, shape },
+            Place {
+                shard,
+                offset: data_start + begin,
+            },
+        ));
     }
     ranges.sort_unstable();
     for w in ranges.windows(2) {
@@ -540,10 +555,10 @@ pub fn parse_header(
         if b1 < e0 {
             return Err(Error::tensor(
                 path,
-                &tensors[i1].name,
+                &tensors[i1].0.name,
                 format!(
                     "its data overlaps `{}` (bytes {b0}..{e0})",
-                    tensors[i0].name
+                    tensors[i0].0.name
                 ),
             ));
         }

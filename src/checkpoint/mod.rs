@@ -5,4 +5,4 @@ pub mod header;
 pub mod layout;
 
 pub use config::Config;
-pub use header::{Checkpoint, Mapped, Shard, TensorInfo};
+pub use header::{Checkpoint, Mapped, Place, Shard, Tensor};

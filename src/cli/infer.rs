@@ -46,18 +46,6 @@ struct SpecTensor {
     dtype: String,
 }
 
-fn tensors_of(checkpoint: &Checkpoint) -> Vec<Tensor> {
-    checkpoint
-        .tensors
-        .iter()
-        .map(|t| Tensor {
-            name: t.name.clone(),
-            shape: t.shape.clone(),
-            dtype: t.dtype,
-        })
-        .collect()
-}
-
 /// A target checkpoint, or a spec file.
 fn load_target(path: &Path) -> Result<Vec<Tensor>, Error> {
     if path.is_file() && path.extension().is_some_and(|e| e == "json") {
@@ -88,7 +76,7 @@ fn load_target(path: &Path) -> Result<Vec<Tensor>, Error> {
             })
             .collect();
     }
-    Ok(tensors_of(&Checkpoint::open(path)?))
+    Ok(Checkpoint::open(path)?.tensors)
 }
 
 pub fn run(args: &Args) -> Result<Status, Error> {
@@ -117,7 +105,7 @@ pub fn run(args: &Args) -> Result<Status, Error> {
         }
         crate::fsio::vet_output(&args.output, args.force, &inputs)?;
     }
-    let src = tensors_of(&checkpoint);
+    let src = checkpoint.tensors.clone();
     let dst = load_target(&args.target)?;
     let mut hints = Vec::new();
     for h in &args.hints {
@@ -171,18 +159,9 @@ pub fn run(args: &Args) -> Result<Status, Error> {
             return Ok(Status::Problems);
         }
     };
-    let produced: Vec<(String, Vec<u64>, DType)> = plan
-        .targets
-        .iter()
-        .map(|t| (t.name.clone(), t.node.shape.clone(), t.node.dtype))
-        .collect();
-    let mut wanted: Vec<(String, Vec<u64>, DType)> = dst
-        .iter()
-        .map(|t| (t.name.clone(), t.shape.clone(), t.dtype))
-        .collect();
-    wanted.sort();
-    let missing = wanted.iter().filter(|w| !produced.contains(w)).count();
-    let extra = produced.iter().filter(|p| !wanted.contains(p)).count();
+    let fit = plan.fit(&dst);
+    let (missing, extra) = (fit.missing.len(), fit.extra.len());
+    let wanted = &dst;
     if missing == 0 && extra == 0 {
         eprintln!(
             "check: clean; writes exactly the {} tensors of {}",

@@ -5,11 +5,9 @@ use std::path::PathBuf;
 
 use super::common::{Inputs, Status, WIDTH};
 use super::SourceArgs;
-use crate::check;
-use crate::checkpoint::TensorInfo;
 use crate::diagnostics::{self, Style};
 use crate::error::Error;
-use crate::loader;
+use crate::invert::SelfCheck;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -96,72 +94,36 @@ pub fn run(args: &Args, color: bool) -> Result<Status, Error> {
 
     // The reverse must check cleanly against what the mapping writes, and
     // give back exactly the names, shapes and dtypes it read.
-    let converted: Vec<TensorInfo> = plan
-        .targets
-        .iter()
-        .map(|t| TensorInfo {
-            name: t.name.clone(),
-            dtype: t.node.dtype,
-            shape: t.node.shape.clone(),
-            shard: 0,
-            offset: 0,
-            nbytes: t.node.nbytes(),
-        })
-        .collect();
     let out_name = args.output.display().to_string();
-    let reversed = loader::load_text(&out_name, &text);
-    let checked = check::check(&reversed, &converted, &inputs.config);
-    let back = match checked {
-        Ok(plan) => plan,
-        Err(problems) => {
-            eprint!(
-                "{}",
-                diagnostics::render(&problems, &reversed.sources, style)
-            );
+    match crate::invert::self_check(&text, &out_name, &plan, &inputs.config) {
+        SelfCheck::Clean => {}
+        SelfCheck::DoesNotCheck { loaded, problems } => {
+            eprint!("{}", diagnostics::render(&problems, &loaded.sources, style));
             return Err(Error::Failed(format!(
                 "the reverse derived from {rules} does not check against the tensors it writes \
              (a bug in wmap invert); nothing written"
             )));
         }
-    };
-    let mut differences = Vec::new();
-    let mut got: Vec<(String, Vec<u64>, String)> = back
-        .targets
-        .iter()
-        .map(|t| {
-            (
-                t.name.clone(),
-                t.node.shape.clone(),
-                t.node.dtype.to_string(),
-            )
-        })
-        .collect();
-    got.sort();
-    let want: Vec<(String, Vec<u64>, String)> = plan
-        .sources
-        .iter()
-        .map(|t| (t.name.clone(), t.shape.clone(), t.dtype.to_string()))
-        .collect();
-    for w in &want {
-        if !got.contains(w) {
-            differences.push(format!("`{}` {:?} {} is not given back", w.0, w.1, w.2));
-        }
-    }
-    for g in &got {
-        if !want.contains(g) {
-            differences.push(format!(
-                "`{}` {:?} {} is not a source tensor",
-                g.0, g.1, g.2
-            ));
-        }
-    }
-    if !differences.is_empty() {
-        differences.truncate(5);
-        return Err(Error::Failed(format!(
-            "the reverse derived from {rules} does not give back the source tensors \
+        SelfCheck::Differs(fit) => {
+            let show =
+                |t: &crate::checkpoint::Tensor| format!("`{}` {:?} {}", t.name, t.shape, t.dtype);
+            let mut differences: Vec<String> = fit
+                .missing
+                .iter()
+                .map(|t| format!("{} is not given back", show(t)))
+                .chain(
+                    fit.extra
+                        .iter()
+                        .map(|t| format!("{} is not a source tensor", show(t))),
+                )
+                .collect();
+            differences.truncate(5);
+            return Err(Error::Failed(format!(
+                "the reverse derived from {rules} does not give back the source tensors \
              (a bug in wmap invert); nothing written: {}",
-            differences.join("; ")
-        )));
+                differences.join("; ")
+            )));
+        }
     }
 
     if args.output.as_os_str() == "-" {

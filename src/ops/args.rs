@@ -3,7 +3,7 @@
 //! name of a value for messages.
 
 use crate::check::env::Scope;
-use crate::checkpoint::TensorInfo;
+use crate::checkpoint::Tensor;
 use crate::diagnostics::{ArgProblem, Diagnostic, Found, ShapeText};
 use crate::dtype::DType;
 use crate::plan::Node;
@@ -18,7 +18,7 @@ pub(crate) struct Ctx<'a> {
     pub call: &'a OpCall,
     pub scope: &'a Scope<'a>,
     /// The checkpoint's tensors, to name values in messages.
-    pub sources: &'a [TensorInfo],
+    pub sources: &'a [Tensor],
 }
 
 impl Ctx<'_> {
@@ -139,7 +139,7 @@ pub(crate) fn normalize_axis(axis: i64, rank: usize) -> Option<usize> {
 }
 
 /// A name for a node in messages: its first source tensor.
-pub(crate) fn node_name(sources: &[TensorInfo], node: &Node) -> String {
+pub(crate) fn node_name(sources: &[Tensor], node: &Node) -> String {
     let srcs = node.sources();
     match srcs.as_slice() {
         [] => "?".into(),

@@ -355,7 +355,7 @@ fn fits_weights(kind: ModelKind, config: &HfConfig, weights: &Weights) -> Result
     let mut held: u128 = 0;
     for file in &weights.files {
         let (_, infos) = read_header(file, 0)?;
-        held += infos.iter().map(|t| t.numel() as u128).sum::<u128>();
+        held += infos.iter().map(|(t, _)| t.numel() as u128).sum::<u128>();
     }
     // Every parameter must come from the weights; the slack covers nothing
     // real and only keeps tiny models from being refused over rounding.
@@ -385,10 +385,12 @@ impl Reference {
     pub fn load(path: &Path) -> Result<Reference> {
         let (_, infos) = read_header(path, 0)?;
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        let find = |name: &str| infos.iter().find(|t| t.name == name);
+        let find = |name: &str| infos.iter().find(|(t, _)| t.name == name);
         let ints = |name: &str| -> Result<Option<(Vec<usize>, Vec<i64>)>> {
-            let Some(t) = find(name) else { return Ok(None) };
-            let data = t.data(&bytes);
+            let Some((t, place)) = find(name) else {
+                return Ok(None);
+            };
+            let data = place.data(t, &bytes);
             let values: Vec<i64> = match t.dtype {
                 DType::I64 => data
                     .chunks_exact(8)
@@ -412,8 +414,10 @@ impl Reference {
             )))
         };
         let floats = |name: &str| -> Result<Option<(Vec<usize>, Vec<f32>)>> {
-            let Some(t) = find(name) else { return Ok(None) };
-            let data = t.data(&bytes);
+            let Some((t, place)) = find(name) else {
+                return Ok(None);
+            };
+            let data = place.data(t, &bytes);
             let mut out = vec![0u8; t.numel() as usize * 4];
             crate::exec::convert::cast(t.dtype, DType::F32, data, &mut out);
             let values = out

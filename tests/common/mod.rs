@@ -9,7 +9,7 @@ pub mod case;
 
 use assert_cmd::Command;
 
-use wmap::checkpoint::{Config, TensorInfo};
+use wmap::checkpoint::{Config, Tensor};
 use wmap::dtype::DType;
 
 /// A named synthetic checkpoint: tensors (name, dtype, shape) and config.json.
@@ -163,25 +163,16 @@ pub fn preset(name: &str) -> Preset {
 }
 
 impl Preset {
-    /// Header entries as the checker sees them (sorted by name, offsets laid out).
-    pub fn infos(&self) -> Vec<TensorInfo> {
+    /// The tensors as the checker sees them (sorted by name, as a checkpoint's are).
+    pub fn infos(&self) -> Vec<Tensor> {
         let mut sorted: Vec<&(String, DType, Vec<u64>)> = self.tensors.iter().collect();
         sorted.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut offset = 0;
         sorted
             .into_iter()
-            .map(|(name, dtype, shape)| {
-                let nbytes = shape.iter().product::<u64>() * dtype.size() as u64;
-                let info = TensorInfo {
-                    name: name.clone(),
-                    dtype: *dtype,
-                    shape: shape.clone(),
-                    shard: 0,
-                    offset,
-                    nbytes,
-                };
-                offset += nbytes;
-                info
+            .map(|(name, dtype, shape)| Tensor {
+                name: name.clone(),
+                dtype: *dtype,
+                shape: shape.clone(),
             })
             .collect()
     }
