@@ -122,7 +122,7 @@ pub const MAX_INDEX: u64 = 100 << 20;
 /// an existing file only with `force`.
 pub fn vet_output(path: &Path, force: bool, inputs: &[(&Path, &str)]) -> Result<()> {
     use std::os::unix::fs::MetadataExt;
-    let refuse = |problem: String| Error::Destination {
+    let refuse = |problem: crate::error::Refusal| Error::Destination {
         path: path.to_path_buf(),
         problem,
     };
@@ -132,18 +132,20 @@ pub fn vet_output(path: &Path, force: bool, inputs: &[(&Path, &str)]) -> Result<
     for (input, what) in inputs {
         if let Ok(m) = std::fs::metadata(input) {
             if (m.dev(), m.ino()) == (meta.dev(), meta.ino()) {
-                return Err(refuse(format!(
-                    "is {what} ({}); choose another output",
-                    input.display()
-                )));
+                return Err(refuse(crate::error::Refusal::OutputIsInput {
+                    what: what.to_string(),
+                    shown: input.display().to_string(),
+                }));
             }
         }
     }
     if !meta.is_file() {
-        return Err(refuse(format!("is {}, not a file", kind_of(&meta))));
+        return Err(refuse(crate::error::Refusal::OutputNotAFile {
+            kind: kind_of(&meta).to_string(),
+        }));
     }
     if !force {
-        return Err(refuse("already exists (--force replaces it)".into()));
+        return Err(refuse(crate::error::Refusal::OutputExists));
     }
     Ok(())
 }

@@ -4,28 +4,30 @@
 //! text --[`loader`]--> files --[`syntax`]--> AST --[`check`]--> [`plan::Plan`]
 //! --[`exec`]--> checkpoint.
 
+#![warn(missing_docs)]
+
 pub mod check;
 pub mod checkpoint;
 #[cfg(feature = "verify")]
-pub mod cli;
-pub mod collapse;
+pub(crate) mod cli;
+pub(crate) mod collapse;
 pub mod compare;
 pub mod diagnostics;
 pub mod dtype;
 pub mod error;
 pub mod exec;
-pub mod fsio;
-pub mod infer;
+pub(crate) mod fsio;
+pub(crate) mod infer;
 pub mod inspect;
 pub mod invert;
 pub mod loader;
 pub mod ops;
 pub mod plan;
 pub mod source;
-pub mod stdlib;
-pub mod suggest;
+pub(crate) mod stdlib;
+pub(crate) mod suggest;
 pub mod syntax;
-pub mod text;
+pub(crate) mod text;
 #[cfg(feature = "verify")]
 pub mod verify;
 

@@ -1,11 +1,11 @@
 //! The checker: a pure function of (mapping, headers, config) that either
 //! builds a [`Plan`] or reports every problem it finds, in one pass.
 
-pub mod defs;
-pub mod env;
+pub(crate) mod defs;
+pub(crate) mod env;
 pub mod ir;
-pub mod matching;
-pub mod pipeline;
+pub(crate) mod matching;
+pub(crate) mod pipeline;
 pub(crate) mod words;
 
 use std::collections::{BTreeMap, HashMap};

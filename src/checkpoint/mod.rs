@@ -2,7 +2,7 @@
 
 pub mod config;
 pub mod header;
-pub mod layout;
+pub(crate) mod layout;
 
 pub use config::Config;
 pub use header::{Checkpoint, Mapped, Place, Shard, Tensor};

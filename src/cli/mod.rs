@@ -18,7 +18,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-pub use common::{human_bytes, Status};
+pub use common::Status;
 
 /// wmap: convert model checkpoints with checked, declarative mappings.
 #[derive(Debug, Parser)]

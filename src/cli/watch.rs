@@ -174,7 +174,7 @@ fn cycle(args: &Args, color: bool, created: &mut Option<Identity>) -> Vec<PathBu
                 print_error(
                     &Error::Destination {
                         path: dst.clone(),
-                        problem: "exists, and this watch did not write it; watch replaces only its own output (remove it or choose another DST)".into(),
+                        problem: crate::error::Refusal::NotThisWatchs,
                     },
                     color,
                 );

@@ -28,7 +28,7 @@ use half::{bf16, f16};
 use crate::dtype::DType;
 
 use crate::dtype::f8_to_f32;
-pub use crate::dtype::{decode, Value};
+
 
 /// `v / 2^s` rounded to nearest, ties to even, for `v < 2^24` and `s >= 1`.
 #[inline]

@@ -23,7 +23,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Refusal, Result};
 
 /// The metadata key every wmap output carries in its safetensors header.
 pub const MARKER: &str = "wmap_mapping_sha256";
@@ -45,7 +45,7 @@ impl Protected {
     }
 }
 
-fn refuse(dst: &Path, problem: String) -> Error {
+fn refuse(dst: &Path, problem: Refusal) -> Error {
     Error::Destination {
         path: dst.to_path_buf(),
         problem,
@@ -57,23 +57,11 @@ fn refuse(dst: &Path, problem: String) -> Error {
 fn resolve(dst: &Path) -> Result<(PathBuf, PathBuf)> {
     let parent = crate::checkpoint::header::parent_dir(dst);
     let Some(name) = dst.file_name() else {
-        return Err(refuse(
-            dst,
-            "names no file or folder to write (give a new name, such as out/ or model.safetensors)"
-                .into(),
-        ));
+        return Err(refuse(dst, Refusal::NoName));
     };
-    let meta = fs::metadata(&parent).map_err(|_| {
-        refuse(
-            dst,
-            "the destination's parent folder does not exist or is not a folder".into(),
-        )
-    })?;
+    let meta = fs::metadata(&parent).map_err(|_| refuse(dst, Refusal::NoParent))?;
     if !meta.is_dir() {
-        return Err(refuse(
-            dst,
-            "the destination's parent folder does not exist or is not a folder".into(),
-        ));
+        return Err(refuse(dst, Refusal::NoParent));
     }
     let canon_parent = fs::canonicalize(&parent).map_err(|e| Error::io(&parent, e))?;
     Ok((canon_parent.clone(), canon_parent.join(name)))
@@ -98,18 +86,15 @@ pub fn vet(dst: &Path, protected: &[Protected], force: bool) -> Result<()> {
         }
     }
     for (canon, p, _, is_dir) in &inputs {
-        let shown = p.path.display();
+        let (what, shown) = (p.what.clone(), p.path.display().to_string());
         if *canon == canon_dst {
-            return Err(refuse(dst, format!("is {} ({shown})", p.what)));
+            return Err(refuse(dst, Refusal::IsInput { what, shown }));
         }
         if canon.starts_with(&canon_dst) {
-            return Err(refuse(
-                dst,
-                format!("holds {} ({shown}); writing here would replace it", p.what),
-            ));
+            return Err(refuse(dst, Refusal::HoldsInput { what, shown }));
         }
         if *is_dir && canon_dst.starts_with(canon) {
-            return Err(refuse(dst, format!("is inside {} ({shown})", p.what)));
+            return Err(refuse(dst, Refusal::InsideInput { what, shown }));
         }
     }
     let meta = match fs::symlink_metadata(&canon_dst) {
@@ -119,19 +104,18 @@ pub fn vet(dst: &Path, protected: &[Protected], force: bool) -> Result<()> {
     };
     let kind = meta.file_type();
     if kind.is_symlink() {
-        return Err(refuse(
-            dst,
-            "is a symbolic link; wmap replaces neither a link nor what it points to".into(),
-        ));
+        return Err(refuse(dst, Refusal::Link));
     }
     if let Some(what) = special_kind(&kind) {
-        return Err(refuse(dst, format!("is {what}, not a file wmap wrote")));
-    }
-    if !force {
         return Err(refuse(
             dst,
-            "already exists (--force replaces a previous wmap output or an empty folder)".into(),
+            Refusal::Special {
+                kind: what.to_string(),
+            },
         ));
+    }
+    if !force {
+        return Err(refuse(dst, Refusal::Exists));
     }
     let same_as_input = |m: &fs::Metadata| {
         inputs
@@ -142,17 +126,17 @@ pub fn vet(dst: &Path, protected: &[Protected], force: bool) -> Result<()> {
     if let Some(p) = same_as_input(&meta) {
         return Err(refuse(
             dst,
-            format!("is {} ({}) under another name", p.what, p.path.display()),
+            Refusal::InputByAnotherName {
+                what: p.what.clone(),
+                shown: p.path.display().to_string(),
+            },
         ));
     }
     if kind.is_file() {
         return if is_wmap_output(&canon_dst) {
             Ok(())
         } else {
-            Err(refuse(
-                dst,
-                format!("was not written by wmap (its header has no `{MARKER}`); --force replaces only a previous wmap output"),
-            ))
+            Err(refuse(dst, Refusal::NotWmapOutput))
         };
     }
     // A folder: empty, or a previous output and nothing else.
@@ -172,11 +156,11 @@ pub fn vet(dst: &Path, protected: &[Protected], force: bool) -> Result<()> {
         if let Some(p) = same_as_input(&m) {
             return Err(refuse(
                 dst,
-                format!(
-                    "holds `{name}`, which is {} ({}) under another name",
-                    p.what,
-                    p.path.display()
-                ),
+                Refusal::HoldsInputByAnotherName {
+                    name,
+                    what: p.what.clone(),
+                    shown: p.path.display().to_string(),
+                },
             ));
         }
         if !m.file_type().is_file() {
@@ -193,29 +177,18 @@ pub fn vet(dst: &Path, protected: &[Protected], force: bool) -> Result<()> {
         return Ok(());
     }
     if !foreign.is_empty() {
-        let shown: Vec<String> = foreign
-            .iter()
-            .take(5)
-            .map(|n| format!("`{}`", crate::text::printable(n)))
-            .collect();
-        let more = if foreign.len() > 5 {
-            format!(" and {} more", foreign.len() - 5)
-        } else {
-            String::new()
-        };
+        let more = foreign.len().saturating_sub(5);
+        foreign.truncate(5);
         return Err(refuse(
             dst,
-            format!(
-                "holds {}{more}, which wmap did not write; --force replaces only a previous wmap output or an empty folder",
-                shown.join(", ")
-            ),
+            Refusal::HoldsForeign {
+                names: foreign,
+                more,
+            },
         ));
     }
     if outputs == 0 {
-        return Err(refuse(
-            dst,
-            "holds no wmap output (no safetensors file with `wmap_mapping_sha256`); --force replaces only a previous wmap output or an empty folder".into(),
-        ));
+        return Err(refuse(dst, Refusal::HoldsNoOutput));
     }
     Ok(())
 }

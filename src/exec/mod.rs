@@ -6,10 +6,10 @@
 //! under a temporary name beside the destination and renamed into place only
 //! when complete and flushed.
 
-pub mod convert;
-pub mod dest;
-pub mod eval;
-pub mod guard;
+pub(crate) mod convert;
+pub(crate) mod dest;
+pub(crate) mod eval;
+pub(crate) mod guard;
 
 mod transpose;
 

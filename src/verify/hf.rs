@@ -50,11 +50,6 @@ impl HfConfig {
         }
     }
 
-    pub fn f64(&self, key: &str) -> Result<f64> {
-        self.opt_f64(key)?
-            .ok_or_else(|| self.bad(format!("the key `{key}` is missing")))
-    }
-
     pub fn opt_f64(&self, key: &str) -> Result<Option<f64>> {
         match self.get(key) {
             None => Ok(None),

@@ -2,11 +2,11 @@
 //! weights, runs the inputs of a reference file made by transformers and its
 //! outputs are compared with the reference outputs.
 
-pub mod bert;
-pub mod gpt2;
-pub mod hf;
-pub mod layers;
-pub mod llama;
+pub(crate) mod bert;
+pub(crate) mod gpt2;
+pub(crate) mod hf;
+pub(crate) mod layers;
+pub(crate) mod llama;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
