@@ -32,6 +32,7 @@ pub struct Comparison {
     pub tensors: Vec<(String, Difference)>,
     /// Names only A has, then only B, sorted.
     pub only_a: Vec<String>,
+    /// Names only B has, sorted.
     pub only_b: Vec<String>,
     /// The tolerance it was made with.
     pub tolerance: f64,

@@ -31,263 +31,459 @@ impl fmt::Display for ShapeText {
 pub enum Diagnostic {
     /// The text does not follow the grammar.
     Syntax {
+        /// Where parsing stopped, covering what was found there.
         span: Span,
+        /// What the grammar accepts there, in words; empty when nothing in particular.
         expected: Vec<String>,
+        /// What is there instead, in words.
         found: String,
     },
     /// A file that is not UTF-8 text.
-    NotUtf8 { span: Span },
+    NotUtf8 {
+        /// The first byte that is not UTF-8.
+        span: Span,
+    },
     /// A literal or a computed integer does not fit in 64 bits.
-    IntegerOverflow { span: Span, what: Overflowed },
+    IntegerOverflow {
+        /// The literal, the expression, or the `reshape` call.
+        span: Span,
+        /// What overflowed.
+        what: Overflowed,
+    },
     /// `wmap N` with an N this build does not know.
-    UnsupportedVersion { span: Span, found: u64 },
+    UnsupportedVersion {
+        /// The version number.
+        span: Span,
+        /// The version written.
+        found: u64,
+    },
     /// `wmap N` anywhere but the first statement of a file.
-    MisplacedVersion { span: Span },
+    MisplacedVersion {
+        /// The version number.
+        span: Span,
+    },
     /// A `use` that names no stdlib module and no readable file.
     UseNotFound {
+        /// The `use` string.
         span: Span,
+        /// The `use` string as written.
         path: String,
-        reason: String,
+        /// Why it was not found.
+        reason: UseProblem,
+        /// A stdlib module with a similar name, if any.
         suggestion: Option<String>,
     },
     /// A chain of `use` that comes back to where it started.
-    ImportCycle { span: Span, chain: Vec<String> },
+    ImportCycle {
+        /// The `use` that closes the cycle.
+        span: Span,
+        /// The names of the files on the cycle, from the first back to it.
+        chain: Vec<String>,
+    },
     /// `target X` for a model wmap has no burn implementation of.
     UnknownTargetModel {
+        /// The model name.
         span: Span,
+        /// The model named.
         found: String,
+        /// The target models this build knows.
         known: Vec<String>,
     },
     /// Two `target` declarations that disagree.
     ConflictingTargetModel {
+        /// This declaration's model name (the primary label).
         span: Span,
+        /// The earlier declaration's model name.
         previous: Span,
+        /// The model this declaration names.
         found: String,
+        /// The model the earlier declaration names.
         other: String,
     },
     /// A `let` or `op` defined twice.
     DuplicateDefinition {
+        /// The second definition's name (the primary label).
         span: Span,
+        /// The first definition's name.
         previous: Span,
+        /// What kind of definition: `let`, `op` or `words`.
         what: &'static str,
+        /// The name defined twice.
         name: String,
     },
     /// A name that is no `let`, parameter or op argument in scope.
     UnknownName {
+        /// The name where it is used.
         span: Span,
+        /// The name.
         name: String,
+        /// A name in scope close to it, if any.
         suggestion: Option<String>,
     },
     /// `config.a.b` where config.json has no such key (or there is no config).
     UnknownConfigKey {
+        /// The `config.` reference, or the whole `??` chain when every key in it is missing.
         span: Span,
+        /// The key, dotted, without `config.`.
         path: String,
         /// The other keys of a `??` chain in which every key is missing.
         also: Vec<String>,
+        /// The config file's name; `None` when there is no config.
         config: Option<String>,
+        /// A key of the config close to `path`, written `config.KEY`.
         suggestion: Option<String>,
     },
     /// `config.a.b` holds something other than an integer.
     ConfigNotInteger {
+        /// The `config.` reference.
         span: Span,
+        /// The key, dotted, without `config.`.
         path: String,
+        /// What the key holds, in words (`the string "gelu"`).
         found: String,
     },
     /// `a / b` where b does not divide a.
-    InexactDivision { span: Span, lhs: i64, rhs: i64 },
+    InexactDivision {
+        /// The division.
+        span: Span,
+        /// The dividend.
+        lhs: i64,
+        /// The divisor.
+        rhs: i64,
+    },
     /// `a / 0`.
-    DivisionByZero { span: Span },
+    DivisionByZero {
+        /// The division.
+        span: Span,
+    },
     /// An op name that is neither built in nor defined with `op`.
     UnknownOp {
+        /// The op name at the call.
         span: Span,
+        /// The op name.
         name: String,
+        /// A known op name close to it, if any.
         suggestion: Option<String>,
     },
     /// An `op` definition that calls itself, directly or through others.
-    RecursiveOp { span: Span, chain: Vec<String> },
+    RecursiveOp {
+        /// The call that closes the cycle.
+        span: Span,
+        /// The ops on the cycle, from the first back to it.
+        chain: Vec<String>,
+    },
     /// An op called with arguments that do not fit its signature.
     BadArguments {
+        /// The call, or the argument at fault.
         span: Span,
+        /// The op called.
         op: String,
+        /// What is wrong.
         problem: ArgProblem,
     },
     /// A dtype name that is not one of the language's dtypes.
     UnknownDtype {
+        /// The dtype name.
         span: Span,
+        /// The name written.
         name: String,
+        /// A dtype name close to it, if any.
         suggestion: Option<String>,
     },
     /// Two global `cast` rules that both apply to one dtype.
     ConflictingCast {
+        /// The later cast (the primary label).
         span: Span,
+        /// The earlier cast that applies to the same dtype.
         previous: Span,
+        /// The dtype both apply to.
         dtype: DType,
     },
     /// A target (or stack/unstack) uses a capture its sources do not bind.
     UnboundCapture {
+        /// The capture, or the `stack`/`unstack` call.
         span: Span,
+        /// The capture's name.
         name: String,
+        /// The names of the captures the sources do bind.
         bound: Vec<String>,
     },
     /// A capture used in a way its kind does not allow.
-    BadCapture { span: Span, problem: CaptureProblem },
+    BadCapture {
+        /// The capture.
+        span: Span,
+        /// What is wrong with it.
+        problem: CaptureProblem,
+    },
     /// The patterns of a source list bind different captures.
     MismatchedCaptures {
+        /// The whole source list.
         span: Span,
+        /// The captures the first pattern binds.
         first: Vec<String>,
+        /// The captures of a pattern that binds others.
         other: Vec<String>,
     },
     /// A `regex` that does not compile, or a template that names no group.
-    InvalidRegex { span: Span, problem: RegexProblem },
+    InvalidRegex {
+        /// The regex, the template or the rule.
+        span: Span,
+        /// What is wrong.
+        problem: RegexProblem,
+    },
     /// `wmap invert`: a statement whose effect has no exact inverse.
-    NotInvertible { span: Span, why: Irreversible },
+    NotInvertible {
+        /// The statement or op call.
+        span: Span,
+        /// Why it cannot be undone.
+        why: Irreversible,
+    },
     /// Source tensors that no rule, drop or fallback takes (one per pattern).
     UnmappedTensors {
+        /// The unmapped tensors' names, collapsed into one pattern.
         pattern: String,
+        /// How many tensors the pattern stands for.
         count: usize,
+        /// The name of one of them.
         example: String,
     },
     /// One source tensor matched by two rules.
     AmbiguousMatch {
+        /// The source tensor's name.
         tensor: String,
+        /// The source pattern that matches it first.
         first: Span,
+        /// Another source pattern that matches it (the primary label).
         second: Span,
     },
     /// Two rules (or one rule twice) producing the same target name.
     DuplicateTarget {
+        /// The target name.
         target: String,
+        /// The target pattern that produced it first.
         first: Span,
+        /// The target pattern that produced it again (the primary label).
         second: Span,
     },
     /// A rule or drop that matches no source tensor.
     UnmatchedRule {
+        /// The rule or drop.
         span: Span,
+        /// `rule` or `drop`.
         what: &'static str,
+        /// Its source patterns, as written, joined by `", "`.
         pattern: String,
+        /// Up to three patterns of the checkpoint's names close to the first source pattern.
         suggestions: Vec<String>,
     },
     /// A source list where some, not all, names exist for a binding.
     IncompleteSourceGroup {
+        /// The source pattern that names no tensor.
         span: Span,
+        /// The binding, as `i = 3, e = 0`.
         binding: String,
+        /// The name that pattern gives for the binding.
         missing: String,
+        /// The names of the group's tensors that exist.
         present: Vec<String>,
     },
     /// The pipeline ends with a different number of values than targets.
     ArityMismatch {
+        /// The pipeline's last call, or the rule when it has none.
         span: Span,
+        /// The number of values the pipeline ends with.
         produced: usize,
+        /// The number of target patterns.
         targets: usize,
     },
     /// An op that needs one value got several, or the reverse.
     ArityForOp {
+        /// The call.
         span: Span,
+        /// The op called.
         op: String,
+        /// What the op takes, in words (`one value`).
         needs: &'static str,
+        /// The number of values the pipeline carries there.
         found: usize,
     },
     /// `reshape` to a shape with another element count.
     ElementCountMismatch {
+        /// The `reshape` call.
         span: Span,
+        /// The value reshaped, named by its first source tensor.
         tensor: String,
+        /// The value's shape.
         from: ShapeText,
+        /// The shape asked for.
         to: ShapeText,
     },
     /// `split` into parts or sizes that do not fit the axis.
     IndivisibleSplit {
+        /// The `split` call.
         span: Span,
+        /// The value split, named by its first source tensor.
         tensor: String,
+        /// The value's shape.
         shape: ShapeText,
+        /// The axis split, counted from 0.
         axis: usize,
+        /// How the parts or sizes do not fit.
         how: SplitProblem,
     },
     /// An axis index beyond the tensor's rank.
     AxisOutOfRange {
+        /// Where the axis is given (an argument or `shape[k]`), or the call.
         span: Span,
+        /// The value, named by its first source tensor.
         tensor: String,
+        /// The axis as written; negative ones count from the end.
         axis: i64,
+        /// The value's shape.
         shape: ShapeText,
     },
     /// `permute` that is not a permutation of the axes, `transpose` of a non-2-D tensor.
     BadPermutation {
+        /// The call.
         span: Span,
+        /// The value, named by its first source tensor.
         tensor: String,
+        /// The value's shape.
         shape: ShapeText,
+        /// What is wrong with the axes.
         problem: PermutationProblem,
     },
     /// `slice` with a range outside the axis.
     SliceOutOfRange {
+        /// The `slice` call.
         span: Span,
+        /// The value sliced, named by its first source tensor.
         tensor: String,
+        /// The value's shape.
         shape: ShapeText,
+        /// The axis sliced, counted from 0.
         axis: usize,
+        /// The start, a negative one already counted from the end.
         start: i64,
+        /// The end (exclusive), a negative one already counted from the end.
         end: i64,
     },
     /// `concat`/`stack` of tensors whose other axes differ.
     IncompatibleConcat {
+        /// The call.
         span: Span,
+        /// The op: `concat`, `stack` or `unstack`.
         op: &'static str,
+        /// The axis the op works along, counted from 0.
         axis: usize,
+        /// Each input, named by its first source tensor, with its shape.
         shapes: Vec<(String, ShapeText)>,
     },
     /// `stack(c)` over values of c that are not exactly 0..n-1.
     NonContiguousStack {
+        /// The `stack` call.
         span: Span,
+        /// The capture stacked over.
         capture: String,
+        /// The binding of the other captures (`i = 3`); empty when there are none.
         group: String,
+        /// The values the capture took.
         found: Vec<String>,
     },
     /// An implicit conversion that would lose information.
     NarrowingCast {
+        /// The call that joins them.
         span: Span,
+        /// The dtype that would be converted.
         from: DType,
+        /// The dtype it would be converted to.
         to: DType,
         /// The op that joins them (`concat`, `stack`).
         op: &'static str,
     },
     /// `add`/`mul` on a tensor that is not floating point.
     NotFloat {
+        /// The call.
         span: Span,
+        /// The op: `add` or `mul`.
         op: String,
+        /// The value, named by its first source tensor.
         tensor: String,
+        /// The value's dtype.
         dtype: DType,
     },
     /// A decimal number that cannot be held where it is used: infinite (or a
     /// nonzero number that is 0) as an f64 (`op` is None), or, in `add` and
     /// `mul`, in the dtype the operation computes in (`mul(1e39)` on f32).
     NumberOutOfRange {
+        /// The number.
         span: Span,
+        /// The number, as written or in short form (`1e39`).
         text: String,
+        /// The dtype it is held in.
         dtype: DType,
+        /// What it becomes there (`infinite`, `0`).
         becomes: String,
+        /// The op that uses it; `None` when it does not fit an f64 at all.
         op: Option<String>,
     },
     /// `shape[k]` where the pipeline's inputs disagree on axis k.
-    AmbiguousShape { span: Span, problem: ShapeProblem },
+    AmbiguousShape {
+        /// The `shape[k]` expression.
+        span: Span,
+        /// Why it has no single value.
+        problem: ShapeProblem,
+    },
     /// A `tie` whose original is not a target of the mapping.
-    TieOriginalMissing { span: Span, name: String },
+    TieOriginalMissing {
+        /// The tie's original pattern.
+        span: Span,
+        /// The original pattern, as written.
+        name: String,
+    },
     /// A source pattern too large for the regex engine to compile.
-    PatternTooLarge { span: Span, limit: usize },
+    PatternTooLarge {
+        /// The pattern.
+        span: Span,
+        /// The regex engine's size limit, in bytes.
+        limit: usize,
+    },
     /// A target name that no safetensors file can hold.
     InvalidTargetName {
+        /// The target pattern that makes the name.
         span: Span,
+        /// The name made.
         name: String,
+        /// Why it cannot be written.
         problem: NameProblem,
     },
     /// The output's header would exceed what readers accept.
-    HeaderTooLarge { span: Span, bytes: u64, limit: u64 },
+    HeaderTooLarge {
+        /// The first target whose header entry passes 1 MiB, else the first target.
+        span: Span,
+        /// The header's size at its widest, in bytes.
+        bytes: u64,
+        /// The largest header readers accept, in bytes.
+        limit: u64,
+    },
     /// One source tensor named twice in one rule's source list.
     DuplicateSource {
+        /// The source tensor's name.
         tensor: String,
+        /// The pattern that names it first.
         first: Span,
+        /// The pattern that names it again (the primary label).
         second: Span,
     },
     /// Work that the checkpoint's header would make unbounded.
     LimitExceeded {
+        /// The call, or the first target.
         span: Span,
+        /// Which bound was passed.
         what: Limit,
+        /// How many the work would make.
         found: u64,
+        /// The most wmap allows.
         limit: u64,
     },
     /// The checker built no plan and found no reason: a bug in wmap,
@@ -322,6 +518,43 @@ impl Limit {
     }
 }
 
+/// Why a `use` names nothing wmap can read.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UseProblem {
+    /// `std/NAME` for a name the stdlib does not have (`known` are the ones it has).
+    NoStdlibModule {
+        /// The stdlib's modules.
+        known: Vec<String>,
+    },
+    /// A relative `use` inside the stdlib that names no stdlib module.
+    NoSuchStdlibModule,
+    /// A path that is no regular file (`kind` says what it is).
+    NotAFile {
+        /// What it is instead (`a folder`).
+        kind: String,
+    },
+    /// A path where there is nothing.
+    NoSuchFile,
+    /// A file that could not be read (what the system or reader said).
+    Unreadable(String),
+}
+
+impl fmt::Display for UseProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UseProblem::NoStdlibModule { known } => write!(
+                f,
+                "no stdlib module of that name (there are {})",
+                known.join(", ")
+            ),
+            UseProblem::NoSuchStdlibModule => f.write_str("no such stdlib module"),
+            UseProblem::NotAFile { kind } => write!(f, "is {kind}, not a file"),
+            UseProblem::NoSuchFile => f.write_str("no such file"),
+            UseProblem::Unreadable(why) => f.write_str(why),
+        }
+    }
+}
+
 /// What does not fit in 64 bits.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Overflowed {
@@ -349,7 +582,14 @@ pub enum ShapeProblem {
     /// Used outside the arguments of an op in a pipeline.
     OutsidePipeline,
     /// The pipeline's inputs differ on the axis.
-    InputsDiffer { first: i64, other: i64, axis: i64 },
+    InputsDiffer {
+        /// The size on the axis of the first input.
+        first: i64,
+        /// A different size, of another input.
+        other: i64,
+        /// The axis as written in `shape[k]`.
+        axis: i64,
+    },
 }
 
 /// How a capture is misused. `capture` fields hold the capture as written
@@ -357,28 +597,54 @@ pub enum ShapeProblem {
 #[derive(Debug, Clone, PartialEq)]
 pub enum CaptureProblem {
     /// `{i + 1}` in a source pattern.
-    ShiftInSource { capture: String },
+    ShiftInSource {
+        /// The capture as written.
+        capture: String,
+    },
     /// One capture written with two kinds in one pattern.
-    TwoKinds { name: String },
+    TwoKinds {
+        /// The capture's name.
+        name: String,
+    },
     /// A shifted capture whose value is no integer, or goes below 0.
     NotNonNegative {
+        /// The capture as written.
         capture: String,
+        /// The capture's name.
         name: String,
+        /// The value the capture is bound to.
         value: String,
     },
     /// A word list in a target whose source capture is no word list.
-    WordsNeedWords { capture: String, name: String },
+    WordsNeedWords {
+        /// The target capture as written.
+        capture: String,
+        /// The capture's name.
+        name: String,
+    },
     /// A kind (`:*`, `:**`) in a target pattern.
-    KindInTarget { capture: String },
+    KindInTarget {
+        /// The capture as written.
+        capture: String,
+    },
     /// A translated word list of another length than its source's.
     WordCount {
+        /// The target capture as written.
         capture: String,
+        /// The capture's name.
         name: String,
+        /// The words of the source capture.
         from: Vec<String>,
+        /// The number of words the target capture lists.
         to: usize,
     },
     /// `unstack(c)` where the sources already bind c.
-    AlreadyBound { op: &'static str, capture: String },
+    AlreadyBound {
+        /// The op (`unstack`).
+        op: &'static str,
+        /// The capture's name.
+        capture: String,
+    },
 }
 
 impl fmt::Display for CaptureProblem {
@@ -436,9 +702,17 @@ pub enum RegexProblem {
     /// A regex rule whose target is a pattern, not a template.
     PatternTarget,
     /// `$1` for a group that has a name.
-    NamedGroup { group: String, name: String },
+    NamedGroup {
+        /// The group's number, as the template refers to it.
+        group: String,
+        /// The group's name.
+        name: String,
+    },
     /// A template reference to a group the regex does not have.
-    NoSuchGroup { group: String },
+    NoSuchGroup {
+        /// The group, as the template refers to it (a number or a name).
+        group: String,
+    },
 }
 
 impl fmt::Display for RegexProblem {
@@ -463,14 +737,19 @@ impl fmt::Display for RegexProblem {
 #[derive(Debug, Clone, PartialEq)]
 pub enum ArgProblem {
     /// A parameter of a user `op` given no value.
-    Missing { param: String },
+    Missing {
+        /// The parameter's name.
+        param: String,
+    },
     /// `transpose` with one axis.
     BothAxesOrNone,
     /// `reshape` with a negative size other than one `-1`.
     BadDimensions,
     /// A parameter the op cannot do without, with how a call looks.
     Needs {
+        /// What the op needs, in words (`` `axis` ``).
         what: &'static str,
+        /// A call that gives it; empty when there is none to show.
         example: &'static str,
     },
     /// `split(sizes=..)` given something other than a list.
@@ -480,13 +759,27 @@ pub enum ArgProblem {
     /// `split` with both or neither of `parts` and `sizes`.
     PartsOrSizes,
     /// A float or a list where an integer goes.
-    NotInteger { found: Found },
+    NotInteger {
+        /// What was given instead.
+        found: Found,
+    },
     /// An argument name the op has no parameter for.
-    NoSuchParameter { name: String, takes: Vec<String> },
+    NoSuchParameter {
+        /// The argument's name.
+        name: String,
+        /// The op's parameters.
+        takes: Vec<String>,
+    },
     /// More positional arguments than parameters.
-    TooMany { takes: Vec<String> },
+    TooMany {
+        /// The op's parameters.
+        takes: Vec<String>,
+    },
     /// One parameter given twice.
-    GivenTwice { param: String },
+    GivenTwice {
+        /// The parameter's name.
+        param: String,
+    },
     /// `permute`/`reshape` given a named argument.
     PositionalOnly,
     /// `permute`/`reshape` given nothing.
@@ -494,13 +787,20 @@ pub enum ArgProblem {
     /// `stack`/`unstack` whose first argument is not a capture name.
     CaptureFirst,
     /// A user `op` called with the wrong number of arguments.
-    Count { takes: Vec<String>, given: usize },
+    Count {
+        /// The op's parameters.
+        takes: Vec<String>,
+        /// The number of arguments given.
+        given: usize,
+    },
 }
 
 /// What was found where an integer goes.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Found {
+    /// A decimal number: this one.
     Float(f64),
+    /// A list.
     List,
 }
 
@@ -554,9 +854,17 @@ impl ArgProblem {
 #[derive(Debug, Clone, PartialEq)]
 pub enum PermutationProblem {
     /// `transpose` without axes on a tensor that is not 2-D.
-    TransposeNot2d { rank: usize },
+    TransposeNot2d {
+        /// The tensor's number of axes.
+        rank: usize,
+    },
     /// `permute(..)` whose axes are not each axis once.
-    NotAPermutation { axes: Vec<i64>, rank: usize },
+    NotAPermutation {
+        /// The axes as written.
+        axes: Vec<i64>,
+        /// The tensor's number of axes.
+        rank: usize,
+    },
 }
 
 impl fmt::Display for PermutationProblem {
@@ -582,9 +890,17 @@ impl fmt::Display for PermutationProblem {
 #[derive(Debug, Clone, PartialEq)]
 pub enum SplitProblem {
     /// `parts=N` where N does not divide the axis (or is not positive).
-    Parts { parts: i64 },
+    Parts {
+        /// The number of parts asked for.
+        parts: i64,
+    },
     /// `sizes=[..]` that do not add up to the axis (`total` is `None` past u64).
-    Sizes { sizes: Vec<u64>, total: Option<u64> },
+    Sizes {
+        /// The sizes asked for.
+        sizes: Vec<u64>,
+        /// Their sum; `None` when it does not fit in u64.
+        total: Option<u64>,
+    },
 }
 
 impl SplitProblem {
@@ -609,17 +925,26 @@ impl SplitProblem {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Irreversible {
     /// A `drop` that took tensors.
-    Drop { taken: usize },
+    Drop {
+        /// How many source tensors it took.
+        taken: usize,
+    },
     /// A global cast that rounds a tensor.
     NarrowingGlobalCast {
+        /// A tensor it rounds.
         tensor: String,
+        /// That tensor's dtype.
         from: DType,
+        /// The dtype the cast converts it to.
         to: DType,
     },
     /// A global cast that changed some, not all, of one rule's inputs.
     PartialGlobalCast,
     /// A target capture written with two shifts.
-    TwoShifts { capture: String },
+    TwoShifts {
+        /// The capture's name.
+        capture: String,
+    },
     /// An op call no instance reached.
     NeverRan,
     /// `reshape` applied to different shapes.
@@ -633,9 +958,19 @@ pub enum Irreversible {
     /// `cast` of tensors of several dtypes.
     CastMixedDtypes,
     /// A cast that rounds.
-    CastRounds { from: DType, to: DType },
+    CastRounds {
+        /// The dtype cast from.
+        from: DType,
+        /// The dtype cast to.
+        to: DType,
+    },
     /// `add`/`mul` by a number whose inverse rounds.
-    ArithRounds { op: &'static str, x: f64 },
+    ArithRounds {
+        /// The op: `add` or `mul`.
+        op: &'static str,
+        /// The number it applies.
+        x: f64,
+    },
 }
 
 impl fmt::Display for Irreversible {
@@ -1383,7 +1718,9 @@ fn report(diagnostic: &Diagnostic, sources: &SourceMap) -> Report {
 /// How to draw diagnostics.
 #[derive(Debug, Clone, Copy)]
 pub struct Style {
+    /// Whether to draw with ANSI colors.
     pub color: bool,
+    /// The width to wrap at, in columns.
     pub width: usize,
 }
 

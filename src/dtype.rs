@@ -6,20 +6,35 @@ use std::fmt;
 /// An element type of a tensor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum DType {
+    /// `bool`: one byte per element, any nonzero byte is true.
     Bool,
+    /// `u8`: unsigned 8-bit integer.
     U8,
+    /// `i8`: signed 8-bit integer.
     I8,
+    /// `i16`: signed 16-bit integer.
     I16,
+    /// `u16`: unsigned 16-bit integer.
     U16,
+    /// `i32`: signed 32-bit integer.
     I32,
+    /// `u32`: unsigned 32-bit integer.
     U32,
+    /// `i64`: signed 64-bit integer.
     I64,
+    /// `u64`: unsigned 64-bit integer.
     U64,
+    /// `f8_e4m3`: 8-bit float, 4 exponent and 3 mantissa bits, no infinities.
     F8E4M3,
+    /// `f8_e5m2`: 8-bit float, 5 exponent and 2 mantissa bits, with infinities.
     F8E5M2,
+    /// `f16`: IEEE half precision.
     F16,
+    /// `bf16`: bfloat16, 8 exponent and 7 mantissa bits.
     BF16,
+    /// `f32`: IEEE single precision.
     F32,
+    /// `f64`: IEEE double precision.
     F64,
 }
 
@@ -74,10 +89,12 @@ impl DType {
         }
     }
 
+    /// The dtype of a `.wmap` name (`bf16`); `None` for an unknown name.
     pub fn from_name(name: &str) -> Option<DType> {
         ALL.iter().copied().find(|d| d.name() == name)
     }
 
+    /// The dtype of a safetensors header name (`BF16`); `None` for an unknown name.
     pub fn from_safetensors(name: &str) -> Option<DType> {
         ALL.iter().copied().find(|d| d.safetensors_name() == name)
     }
@@ -92,6 +109,7 @@ impl DType {
         }
     }
 
+    /// Whether this is a floating-point dtype.
     pub fn is_float(self) -> bool {
         matches!(self, F8E4M3 | F8E5M2 | F16 | BF16 | F32 | F64)
     }
@@ -198,7 +216,9 @@ impl fmt::Display for DType {
 /// A decoded element: floats as f64 (exact for every float dtype), integers as i128.
 #[derive(Debug, Clone, Copy)]
 pub enum Value {
+    /// An element of a float dtype.
     F(f64),
+    /// An element of an integer dtype or `bool` (0 or 1).
     I(i128),
 }
 

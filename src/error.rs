@@ -7,31 +7,52 @@ use std::path::{Path, PathBuf};
 /// An I/O or input-format error, with the file (and tensor) it concerns.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum Error {
+    /// A file that cannot be read or written.
     #[error("{}: {error}", path.display())]
     #[diagnostic(code(wmap::io))]
     Io {
+        /// The file.
         path: PathBuf,
         // Not a `source`: the message already says it, and miette would
         // print it a second time as the cause.
+        /// What the operating system said.
         error: std::io::Error,
     },
 
+    /// A checkpoint (or index, or reference file) that is not what it
+    /// claims to be.
     #[error("{}: {problem}", path.display())]
     #[diagnostic(code(wmap::bad_checkpoint))]
-    BadCheckpoint { path: PathBuf, problem: String },
+    BadCheckpoint {
+        /// The file or folder.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: Malformed,
+    },
 
+    /// One tensor's entry in a header or an index that is wrong.
     #[error("{}: tensor `{tensor}`: {problem}", path.display())]
     #[diagnostic(code(wmap::bad_tensor))]
     BadTensor {
+        /// The file whose header (or index) holds the entry.
         path: PathBuf,
+        /// The tensor's name.
         tensor: String,
+        /// What is wrong with the entry.
+        problem: BadEntry,
+    },
+
+    /// A config file that cannot be read as one.
+    #[error("{}: {problem}", path.display())]
+    #[diagnostic(code(wmap::bad_config))]
+    BadConfig {
+        /// The config file.
+        path: PathBuf,
+        /// What is wrong with it.
         problem: String,
     },
 
-    #[error("{}: {problem}", path.display())]
-    #[diagnostic(code(wmap::bad_config))]
-    BadConfig { path: PathBuf, problem: String },
-
+    /// Arguments that do not make a command (the message says which).
     #[error("{0}")]
     #[diagnostic(code(wmap::usage))]
     Usage(String),
@@ -46,13 +67,323 @@ pub enum Error {
         problem: Refusal,
     },
 
+    /// A command that could not finish (the message says why).
     #[error("{0}")]
     #[diagnostic(code(wmap::failed))]
     Failed(String),
 
+    /// Stopped by Ctrl-C or SIGTERM, after cleaning up.
     #[error("interrupted")]
     #[diagnostic(code(wmap::interrupted))]
     Interrupted,
+}
+
+/// What is wrong with a checkpoint, an index or a reference file.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Malformed {
+    /// A folder with PyTorch or GGUF weights only (the first three names).
+    OnlyOtherFormats {
+        /// The names, as found.
+        names: Vec<String>,
+    },
+    /// A folder with no weights wmap reads.
+    NoWeights,
+    /// A folder with several `.safetensors` files and no index.
+    SeveralFiles {
+        /// How many there are.
+        count: usize,
+    },
+    /// A folder with several index files.
+    SeveralIndexes {
+        /// How many there are.
+        count: usize,
+    },
+    /// An index that is not JSON (the parser's message).
+    IndexNotJson(String),
+    /// An index without its `weight_map`.
+    NoWeightMap,
+    /// An index naming a shard that is not there.
+    ShardMissing {
+        /// The shard as the index names it.
+        shard: String,
+    },
+    /// A shard whose size changed after its header was read.
+    ChangedSize,
+    /// A file too short to hold a header length.
+    TooShort {
+        /// The file's length in bytes.
+        len: u64,
+    },
+    /// A file of another format (`kind` names it).
+    OtherFormat {
+        /// What it is instead.
+        kind: &'static str,
+    },
+    /// A header length past the end of the file.
+    HeaderPastFile {
+        /// The header length the file gives.
+        claims: u64,
+        /// The bytes the file has after the length.
+        has: u64,
+    },
+    /// A header length past what readers accept.
+    HeaderTooLarge {
+        /// The header length the file gives.
+        claims: u64,
+        /// The largest header readers accept.
+        limit: u64,
+    },
+    /// A header that is not a JSON object (the parser's message).
+    HeaderNotJson(String),
+    /// A `__metadata__` that is not valid JSON (the parser's message).
+    MetadataNotJson(String),
+    /// A `__metadata__` that is not an object.
+    MetadataNotObject,
+    /// A `__metadata__` value that is not a string.
+    MetadataNotString {
+        /// The metadata key.
+        key: String,
+    },
+    /// A reference file burn-store cannot read (its message).
+    NotReadableByBurn(String),
+    /// A reference file without the tensor it must hold.
+    MissingTensor {
+        /// The name, as found.
+        name: &'static str,
+    },
+    /// A reference file without the model's output.
+    NoOutput,
+}
+
+impl std::fmt::Display for Malformed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use Malformed::*;
+        match self {
+            OnlyOtherFormats { names } => {
+                let names: Vec<String> = names
+                    .iter()
+                    .map(|n| format!("`{}`", crate::text::printable(n)))
+                    .collect();
+                write!(
+                    f,
+                    "no safetensors file in this folder, only {} (PyTorch or GGUF weights); wmap reads safetensors checkpoints",
+                    names.join(", ")
+                )
+            }
+            NoWeights => f.write_str(
+                "no model.safetensors, *.safetensors.index.json or .safetensors file in this folder",
+            ),
+            SeveralFiles { count } => write!(
+                f,
+                "{count} .safetensors files and no index; name one file, or add model.safetensors.index.json"
+            ),
+            SeveralIndexes { count } => write!(f, "{count} index files; name the one to use"),
+            IndexNotJson(e) => write!(f, "not valid JSON: {e}"),
+            NoWeightMap => f.write_str("no `weight_map` object"),
+            ShardMissing { shard } => write!(f, "shard `{shard}` is missing"),
+            ChangedSize => f.write_str("the file changed size since its header was read"),
+            TooShort { len } => write!(
+                f,
+                "{len} bytes is too short for a safetensors file (at least 8 bytes of header length)"
+            ),
+            OtherFormat { kind } => write!(
+                f,
+                "is {kind}, not a safetensors file; wmap reads safetensors checkpoints"
+            ),
+            HeaderPastFile { claims, has } => write!(
+                f,
+                "the header claims {claims} bytes, but the file has only {has} after the length"
+            ),
+            HeaderTooLarge { claims, limit } => write!(
+                f,
+                "the header claims {claims} bytes, more than the {limit} allowed"
+            ),
+            HeaderNotJson(e) => write!(f, "the header is not a JSON object: {e}"),
+            MetadataNotJson(e) => write!(f, "the header's __metadata__ is not valid JSON: {e}"),
+            MetadataNotObject => f.write_str("`__metadata__` is not an object"),
+            MetadataNotString { key } => {
+                write!(f, "`__metadata__` value for `{key}` is not a string")
+            }
+            NotReadableByBurn(e) => write!(f, "burn-store cannot read it: {e}"),
+            MissingTensor { name } => write!(f, "no `{name}` tensor"),
+            NoOutput => f.write_str("neither `logits` nor `last_hidden_state` is in it"),
+        }
+    }
+}
+
+/// What is wrong with one tensor's entry in a header or an index.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BadEntry {
+    /// An index whose shard name for it is not a string.
+    ShardNotString,
+    /// An index putting it in a shard outside the folder.
+    ShardOutside {
+        /// The shard as the index names it.
+        shard: String,
+    },
+    /// An index putting it in another shard than the one holding it.
+    Elsewhere {
+        /// The shard the index names.
+        index: String,
+        /// The shard that holds it.
+        found: String,
+    },
+    /// In a shard, but not in the index.
+    NotInIndex {
+        /// The shard as the index names it.
+        shard: String,
+    },
+    /// In the index, but not in its shard.
+    NotInShard {
+        /// The shard as the index names it.
+        shard: String,
+    },
+    /// In two shards (the other one's path).
+    AlsoIn {
+        /// The other one.
+        other: String,
+    },
+    /// Twice in one header.
+    Twice,
+    /// Dimensions whose product passes 2^64.
+    DimensionsOverflow,
+    /// A byte size past 2^64.
+    BytesOverflow,
+    /// `data_offsets` that end before they begin.
+    OffsetsReversed {
+        /// Where the data begins, in the data area.
+        begin: u64,
+        /// Where it ends.
+        end: u64,
+    },
+    /// `data_offsets` holding another number of bytes than the shape needs.
+    SizeMismatch {
+        /// Its shape.
+        shape: Vec<u64>,
+        /// Its dtype.
+        dtype: crate::dtype::DType,
+        /// The bytes its shape and dtype need.
+        needs: u64,
+        /// Where the data begins, in the data area.
+        begin: u64,
+        /// Where it ends.
+        end: u64,
+    },
+    /// `data_offsets` past the end of the data.
+    PastData {
+        /// Where the data begins, in the data area.
+        begin: u64,
+        /// Where it ends.
+        end: u64,
+        /// The data area's length in bytes.
+        data_len: u64,
+    },
+    /// Data that overlaps another tensor's.
+    Overlaps {
+        /// The other one.
+        other: String,
+        /// Where the data begins, in the data area.
+        begin: u64,
+        /// Where it ends.
+        end: u64,
+    },
+    /// A dtype name safetensors does not have.
+    UnknownDtype {
+        /// The name, as found.
+        name: String,
+    },
+    /// An entry that is not JSON (the parser's message).
+    NotJson(String),
+    /// An entry that is not an object.
+    NotObject,
+    /// No `dtype` string.
+    NoDtype,
+    /// No `shape` list.
+    NoShape,
+    /// A dimension that is not a non-negative integer (as written).
+    BadDimension(String),
+    /// No `data_offsets` list.
+    NoOffsets,
+    /// `data_offsets` without exactly two entries.
+    OffsetsNotTwo,
+    /// An offset that is not a non-negative integer (as written).
+    BadOffset(String),
+    /// A reference tensor of a dtype the verifier does not read.
+    NotIntegers {
+        /// Its dtype.
+        dtype: crate::dtype::DType,
+    },
+    /// A reference's `input_ids` that is not 2-D.
+    NotBatchBySequence {
+        /// Its shape.
+        shape: Vec<usize>,
+    },
+    /// A reference tensor whose shape is not `input_ids`'.
+    ShapeNotInputIds {
+        /// Its shape.
+        shape: Vec<usize>,
+        /// The shape of `input_ids`.
+        input_ids: Vec<usize>,
+    },
+}
+
+impl std::fmt::Display for BadEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use BadEntry::*;
+        match self {
+            ShardNotString => f.write_str("shard name is not a string"),
+            ShardOutside { shard } => write!(f, "shard `{shard}` is outside the checkpoint folder"),
+            Elsewhere { index, found } => write!(
+                f,
+                "the index puts it in `{index}`, but it is in `{found}`"
+            ),
+            NotInIndex { shard } => write!(f, "in shard `{shard}` but not in the index"),
+            NotInShard { shard } => write!(f, "listed in the index but not in shard `{shard}`"),
+            AlsoIn { other } => write!(f, "also in `{other}`"),
+            Twice => f.write_str("appears twice in the header"),
+            DimensionsOverflow => f.write_str("its dimensions multiply past 2^64"),
+            BytesOverflow => f.write_str("its byte size overflows"),
+            OffsetsReversed { begin, end } => {
+                write!(f, "data_offsets [{begin}, {end}] end before they begin")
+            }
+            SizeMismatch {
+                shape,
+                dtype,
+                needs,
+                begin,
+                end,
+            } => write!(
+                f,
+                "shape {shape:?} of {dtype} needs {needs} bytes, but data_offsets [{begin}, {end}] hold {}",
+                end - begin
+            ),
+            PastData {
+                begin,
+                end,
+                data_len,
+            } => write!(
+                f,
+                "data_offsets [{begin}, {end}] run past the end of the data ({data_len} bytes)"
+            ),
+            Overlaps { other, begin, end } => {
+                write!(f, "its data overlaps `{other}` (bytes {begin}..{end})")
+            }
+            UnknownDtype { name } => write!(f, "unknown dtype `{name}`"),
+            NotJson(e) => write!(f, "its header entry is not valid JSON: {e}"),
+            NotObject => f.write_str("its header entry is not an object"),
+            NoDtype => f.write_str("no `dtype` string"),
+            NoShape => f.write_str("no `shape` list"),
+            BadDimension(d) => write!(f, "shape dimension {d} is not a non-negative integer"),
+            NoOffsets => f.write_str("no `data_offsets` list"),
+            OffsetsNotTwo => f.write_str("`data_offsets` must have two entries"),
+            BadOffset(v) => write!(f, "data offset {v} is not a non-negative integer"),
+            NotIntegers { dtype } => write!(f, "is {dtype}, not i64 or i32"),
+            NotBatchBySequence { shape } => write!(f, "has shape {shape:?}, not [batch, seq]"),
+            ShapeNotInputIds { shape, input_ids } => {
+                write!(f, "has shape {shape:?}, but input_ids has {input_ids:?}")
+            }
+        }
+    }
 }
 
 /// Why a destination (of `run`, `watch`, or an `-o` output) is refused.
@@ -65,35 +396,74 @@ pub enum Refusal {
     /// The folder it would go in is missing, or no folder.
     NoParent,
     /// It is one of the inputs.
-    IsInput { what: String, shown: String },
+    IsInput {
+        /// The input it is, as the command names it ("the source").
+        what: String,
+        /// That input's path, as given.
+        shown: String,
+    },
     /// It holds one of the inputs.
-    HoldsInput { what: String, shown: String },
+    HoldsInput {
+        /// The input it is, as the command names it ("the source").
+        what: String,
+        /// That input's path, as given.
+        shown: String,
+    },
     /// It lies inside an input folder.
-    InsideInput { what: String, shown: String },
+    InsideInput {
+        /// The input it is, as the command names it ("the source").
+        what: String,
+        /// That input's path, as given.
+        shown: String,
+    },
     /// It is one of the inputs under another name (a hard link).
-    InputByAnotherName { what: String, shown: String },
+    InputByAnotherName {
+        /// The input it is, as the command names it ("the source").
+        what: String,
+        /// That input's path, as given.
+        shown: String,
+    },
     /// A folder holding an input under another name.
     HoldsInputByAnotherName {
+        /// The name, as found.
         name: String,
+        /// The input it is, as the command names it ("the source").
         what: String,
+        /// That input's path, as given.
         shown: String,
     },
     /// A symbolic link.
     Link,
     /// A device, FIFO or socket (`kind` says which).
-    Special { kind: String },
+    Special {
+        /// What it is instead.
+        kind: String,
+    },
     /// It exists, and `--force` was not given.
     Exists,
     /// A file without wmap's marker in its header.
     NotWmapOutput,
     /// A folder holding files wmap did not write (the first five, and how many more).
-    HoldsForeign { names: Vec<String>, more: usize },
+    HoldsForeign {
+        /// The names, as found.
+        names: Vec<String>,
+        /// How many more there are.
+        more: usize,
+    },
     /// A folder holding no wmap output at all.
     HoldsNoOutput,
     /// An `-o` output that is one of the inputs.
-    OutputIsInput { what: String, shown: String },
+    OutputIsInput {
+        /// The input it is, as the command names it ("the source").
+        what: String,
+        /// That input's path, as given.
+        shown: String,
+    },
     /// An `-o` output that is no regular file (`kind` says what it is).
-    OutputNotAFile { kind: String },
+    OutputNotAFile {
+        /// What it is instead.
+        kind: String,
+    },
     /// An `-o` output that exists, without `--force`.
     OutputExists,
     /// A DST that `watch` did not write itself.
@@ -166,6 +536,7 @@ impl std::fmt::Display for Refusal {
 }
 
 impl Error {
+    /// `io` for `path`.
     pub fn io(path: impl AsRef<Path>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.as_ref().to_path_buf(),
@@ -173,20 +544,23 @@ impl Error {
         }
     }
 
-    pub fn checkpoint(path: impl AsRef<Path>, problem: impl Into<String>) -> Self {
+    /// `bad_checkpoint` for `path`.
+    pub fn checkpoint(path: impl AsRef<Path>, problem: Malformed) -> Self {
         Error::BadCheckpoint {
             path: path.as_ref().to_path_buf(),
-            problem: problem.into(),
+            problem,
         }
     }
 
-    pub fn tensor(path: impl AsRef<Path>, tensor: &str, problem: impl Into<String>) -> Self {
+    /// `bad_tensor`: the entry of `tensor` in `path`.
+    pub fn tensor(path: impl AsRef<Path>, tensor: &str, problem: BadEntry) -> Self {
         Error::BadTensor {
             path: path.as_ref().to_path_buf(),
             tensor: tensor.to_string(),
-            problem: problem.into(),
+            problem,
         }
     }
 }
 
+/// A result whose error is [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

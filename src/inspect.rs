@@ -16,8 +16,11 @@ pub struct Group {
     pub pattern: String,
     /// The same as a `.wmap` source pattern: `transformer.h.{i}.attn.bias`.
     pub capture_pattern: String,
+    /// The shape every member has, in elements per axis.
     pub shape: Vec<u64>,
+    /// The dtype every member has.
     pub dtype: DType,
+    /// The number of tensors in the group.
     pub count: usize,
     /// Parameters of all members together.
     pub parameters: u64,
@@ -28,18 +31,24 @@ pub struct Group {
 /// What `wmap inspect` reports.
 #[derive(Debug, Clone)]
 pub struct Summary {
+    /// The paths of the checkpoint's shard files, in shard order.
     pub files: Vec<String>,
+    /// The number of tensors.
     pub tensors: usize,
+    /// Elements of all tensors together.
     pub parameters: u64,
+    /// Bytes of tensor data of all tensors together.
     pub bytes: u64,
     /// Tensor count and bytes per dtype.
     pub dtypes: BTreeMap<DType, (usize, u64)>,
+    /// The `__metadata__` of the first shard's header.
     pub metadata: BTreeMap<String, String>,
     /// Ordered by the name of each group's first member.
     pub groups: Vec<Group>,
 }
 
 impl Summary {
+    /// Summarizes the tensors of `checkpoint`, read from its headers.
     pub fn of(checkpoint: &Checkpoint) -> Summary {
         // Names collapse only within one (shape, dtype), so a pattern never
         // hides a layer whose shape differs from its neighbours'.

@@ -40,6 +40,7 @@ use crate::syntax::{
 pub struct Inverted {
     /// The reverse mapping, formatted; `None` when there are diagnostics.
     pub text: Option<String>,
+    /// Why the forward mapping does not check, or what cannot be undone; empty when `text` is set.
     pub diagnostics: Vec<Diagnostic>,
     /// The forward plan (present whenever the forward mapping checked).
     pub plan: Option<Plan>,
@@ -92,7 +93,9 @@ pub enum SelfCheck {
     /// It does not check against the tensors the forward mapping writes (a
     /// bug in `invert`): its problems, with the loaded text to show them in.
     DoesNotCheck {
+        /// The reverse mapping as loaded, for showing the problems in.
         loaded: Box<Loaded>,
+        /// What checking it found.
         problems: crate::check::Diagnostics,
     },
     /// It checks, but does not give back the source tensors: `missing` are

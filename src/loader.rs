@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::diagnostics::Diagnostic;
+use crate::diagnostics::{Diagnostic, UseProblem};
 use crate::error::{Error, Result};
 use crate::source::{FileId, SourceFile, SourceMap, Span};
 use crate::stdlib;
@@ -13,6 +13,7 @@ use crate::syntax::{self, Module};
 /// A mapping with all its modules parsed.
 #[derive(Debug, Default)]
 pub struct Loaded {
+    /// Every file read: the root, the files it uses and stdlib modules.
     pub sources: SourceMap,
     /// Parsed modules, each after the modules it uses; the root file last.
     pub modules: Vec<(FileId, Module)>,
@@ -156,10 +157,10 @@ impl Loader {
                     Err(e) => self.loaded.diagnostics.push(Diagnostic::UseNotFound {
                         span,
                         path: spec.to_string(),
-                        reason: match e {
+                        reason: UseProblem::Unreadable(match e {
                             Error::Io { error, .. } => error.to_string(),
                             other => other.to_string(),
-                        },
+                        }),
                         suggestion: None,
                     }),
                 }
@@ -169,7 +170,7 @@ impl Loader {
 }
 
 /// Resolves a `use` string relative to the module it appears in.
-fn resolve(from: &Origin, spec: &str) -> std::result::Result<Origin, (String, Option<String>)> {
+fn resolve(from: &Origin, spec: &str) -> std::result::Result<Origin, (UseProblem, Option<String>)> {
     if let Some(rest) = spec.strip_prefix("std/") {
         let name = format!("std/{}", rest.strip_suffix(".wmap").unwrap_or(rest));
         if stdlib::get(&name).is_some() {
@@ -178,10 +179,9 @@ fn resolve(from: &Origin, spec: &str) -> std::result::Result<Origin, (String, Op
         let known: Vec<&str> = stdlib::MODULES.iter().map(|(n, _)| *n).collect();
         let suggestion = crate::suggest::nearest(&name, known.iter().copied()).map(String::from);
         return Err((
-            format!(
-                "no stdlib module of that name (there are {})",
-                known.join(", ")
-            ),
+            UseProblem::NoStdlibModule {
+                known: known.iter().map(|k| k.to_string()).collect(),
+            },
             suggestion,
         ));
     }
@@ -194,7 +194,7 @@ fn resolve(from: &Origin, spec: &str) -> std::result::Result<Origin, (String, Op
             if stdlib::get(&joined).is_some() {
                 Ok(Origin::Std(joined))
             } else {
-                Err(("no such stdlib module".into(), None))
+                Err((UseProblem::NoSuchStdlibModule, None))
             }
         }
         Origin::File(path) => {
@@ -202,8 +202,13 @@ fn resolve(from: &Origin, spec: &str) -> std::result::Result<Origin, (String, Op
             let target = dir.join(spec);
             match std::fs::metadata(&target) {
                 Ok(m) if m.is_file() => Ok(Origin::File(canonical(&target))),
-                Ok(m) => Err((format!("is {}, not a file", crate::fsio::kind_of(&m)), None)),
-                Err(_) => Err(("no such file".into(), None)),
+                Ok(m) => Err((
+                    UseProblem::NotAFile {
+                        kind: crate::fsio::kind_of(&m).to_string(),
+                    },
+                    None,
+                )),
+                Err(_) => Err((UseProblem::NoSuchFile, None)),
             }
         }
     }

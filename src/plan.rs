@@ -10,11 +10,15 @@ use crate::dtype::DType;
 /// How a value is computed. Every node knows its shape and dtype.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Node {
+    /// How the value is computed from its inputs.
     pub op: NodeOp,
+    /// The value's shape, in elements per axis.
     pub shape: Vec<u64>,
+    /// The value's element type.
     pub dtype: DType,
 }
 
+/// The operation of a [`Node`]; its output shape and dtype are the node's.
 #[derive(Debug, Clone, PartialEq)]
 pub enum NodeOp {
     /// A source tensor, by index into the checkpoint's tensor list.
@@ -25,15 +29,22 @@ pub enum NodeOp {
     Reshape(Box<Node>),
     /// Keep `start..end` along `axis`.
     Slice {
+        /// The tensor sliced.
         input: Box<Node>,
+        /// The axis sliced, counted from 0.
         axis: usize,
+        /// The first index kept.
         start: u64,
+        /// One past the last index kept.
         end: u64,
     },
     /// Take index `index` along `axis`, removing that axis.
     Index {
+        /// The tensor indexed.
         input: Box<Node>,
+        /// The axis removed, counted from 0.
         axis: usize,
+        /// The position kept along `axis`.
         index: u64,
     },
     /// Join along an existing axis.
@@ -49,10 +60,12 @@ pub enum NodeOp {
 }
 
 impl Node {
+    /// The number of elements.
     pub fn numel(&self) -> u64 {
         self.shape.iter().product()
     }
 
+    /// The size of the value in bytes.
     pub fn nbytes(&self) -> u64 {
         self.numel() * self.dtype.size() as u64
     }
@@ -126,7 +139,9 @@ impl Node {
 /// One tensor of the output.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Target {
+    /// The tensor's name in the output checkpoint.
     pub name: String,
+    /// How the tensor is computed, with its shape and dtype.
     pub node: Node,
     /// `file:line` of the rule (or tie) that produces it.
     pub rule: String,

@@ -10,12 +10,16 @@ pub struct FileId(pub u32);
 /// A byte range in one source file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Span {
+    /// The file the span points into.
     pub file: FileId,
+    /// Byte offset of the first byte covered.
     pub start: usize,
+    /// Byte offset just past the last byte covered.
     pub end: usize,
 }
 
 impl Span {
+    /// A span of `range` (byte offsets) in `file`.
     pub fn new(file: FileId, range: Range<usize>) -> Self {
         Span {
             file,
@@ -34,10 +38,12 @@ impl Span {
         }
     }
 
+    /// The length in bytes.
     pub fn len(&self) -> usize {
         self.end - self.start
     }
 
+    /// Whether the span covers no bytes.
     pub fn is_empty(&self) -> bool {
         self.end == self.start
     }
@@ -46,11 +52,14 @@ impl Span {
 /// A value and where it was written.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Spanned<T> {
+    /// The value.
     pub value: T,
+    /// Where it was written.
     pub span: Span,
 }
 
 impl<T> Spanned<T> {
+    /// Pairs `value` with `span`.
     pub fn new(value: T, span: Span) -> Self {
         Spanned { value, span }
     }
@@ -63,6 +72,7 @@ pub struct SourceFile {
     pub name: String,
     /// The path on disk; `None` for stdlib modules embedded in the binary.
     pub path: Option<PathBuf>,
+    /// The file's text; bytes that are not UTF-8 are replaced by U+FFFD.
     pub text: String,
 }
 
@@ -73,15 +83,18 @@ pub struct SourceMap {
 }
 
 impl SourceMap {
+    /// Adds a file and returns its id.
     pub fn add(&mut self, file: SourceFile) -> FileId {
         self.files.push(file);
         FileId(self.files.len() as u32 - 1)
     }
 
+    /// The file with this id.
     pub fn get(&self, id: FileId) -> &SourceFile {
         &self.files[id.0 as usize]
     }
 
+    /// Every file with its id, in the order they were added.
     pub fn files(&self) -> impl Iterator<Item = (FileId, &SourceFile)> {
         self.files
             .iter()
@@ -89,10 +102,12 @@ impl SourceMap {
             .map(|(i, f)| (FileId(i as u32), f))
     }
 
+    /// The number of files.
     pub fn len(&self) -> usize {
         self.files.len()
     }
 
+    /// Whether no file has been added.
     pub fn is_empty(&self) -> bool {
         self.files.is_empty()
     }

@@ -16,7 +16,9 @@ use crate::source::Span;
 pub struct Value {
     /// The source tensor it comes from first (`"a.weight (and 2 more)"`).
     pub tensor: String,
+    /// Its shape at this step, in elements per axis.
     pub shape: Vec<u64>,
+    /// Its dtype at this step.
     pub dtype: DType,
 }
 
@@ -29,6 +31,7 @@ pub const DISTINCT_INPUTS: usize = 32;
 /// What an op call resolved to.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Callee {
+    /// A built-in op.
     Builtin(Builtin),
     /// An `op` defined in the mapping or a module it uses.
     User(String),
@@ -68,15 +71,18 @@ impl Evaluated {
 pub struct Step {
     /// The call's place in its file.
     pub span: Span,
+    /// The op the call resolved to.
     pub callee: Callee,
     /// Whether any binding reached it (a rule whose every group was
     /// incomplete runs nothing).
     pub ran: bool,
     /// The first binding's values entering and leaving.
     pub inputs: Vec<Value>,
+    /// The first binding's values leaving it.
     pub outputs: Vec<Value>,
     /// The different (shape, dtype) inputs seen, at most [`DISTINCT_INPUTS`] and one more.
     pub distinct: Vec<Values>,
+    /// The arguments as evaluated for the first binding, where the inverse needs them.
     pub evaluated: Evaluated,
     /// A user op's parameters as bound for the first binding.
     pub params: Vec<(String, i64)>,
@@ -192,6 +198,7 @@ pub struct CheckedRule {
 /// One `drop`, as checked.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CheckedDrop {
+    /// The drop's place in its file.
     pub span: Span,
     /// How many source tensors it took.
     pub taken: usize,
@@ -203,7 +210,9 @@ pub struct CheckedDrop {
 pub struct Lowered {
     /// The rules that matched something (a rule that matched nothing has no entry).
     pub rules: Vec<CheckedRule>,
+    /// Every drop whose patterns compiled, in the order written.
     pub drops: Vec<CheckedDrop>,
+    /// The plan built from the rules, drops and ties.
     pub plan: crate::plan::Plan,
 }
 

@@ -13,12 +13,14 @@ use crate::error::{Error, Result};
 pub struct Config {
     /// Display name of the file (`None` when there was no config file).
     pub file: Option<String>,
+    /// The top-level object.
     pub root: Map<String, Value>,
 }
 
 /// What looking up a dotted path found.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Lookup<'a> {
+    /// The value at the path.
     Found(&'a Value),
     /// The key is absent, or JSON `null` (HF configs write absent values so).
     Missing,
@@ -90,6 +92,7 @@ impl Config {
         Ok(())
     }
 
+    /// The value at a dotted path (`text_config.hidden_size`), or why there is none.
     pub fn lookup(&self, path: &[String]) -> Lookup<'_> {
         let mut node: Option<&Value> = None;
         for (i, key) in path.iter().enumerate() {

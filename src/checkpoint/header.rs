@@ -14,7 +14,7 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::dtype::DType;
-use crate::error::{Error, Result};
+use crate::error::{BadEntry, Error, Malformed, Result};
 
 /// The largest header wmap reads (the safetensors library's own limit).
 pub const MAX_HEADER_LEN: u64 = 100 * 1024 * 1024;
@@ -23,8 +23,11 @@ pub const MAX_HEADER_LEN: u64 = 100 * 1024 * 1024;
 /// the plan, `infer` and the comparisons need.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tensor {
+    /// The name in the header.
     pub name: String,
+    /// Its dtype.
     pub dtype: DType,
+    /// Its shape, in elements per axis.
     pub shape: Vec<u64>,
 }
 
@@ -60,6 +63,7 @@ impl Place {
 /// One `.safetensors` file of a checkpoint.
 #[derive(Debug, Clone)]
 pub struct Shard {
+    /// The file.
     pub path: PathBuf,
     /// Length of the file in bytes.
     pub file_len: u64,
@@ -74,6 +78,7 @@ pub struct Checkpoint {
     pub dir: PathBuf,
     /// The index file, for a sharded checkpoint.
     pub index: Option<PathBuf>,
+    /// Its shard files, in the order [`Place::shard`] counts them.
     pub shards: Vec<Shard>,
     /// Every tensor, sorted by name.
     pub tensors: Vec<Tensor>,
@@ -122,33 +127,22 @@ impl Checkpoint {
             ([], [file]) => Self::from_files(path.to_path_buf(), None, std::slice::from_ref(file)),
             ([], []) if !others.is_empty() => {
                 others.sort();
+                others.truncate(3);
                 Err(Error::checkpoint(
                     path,
-                    format!(
-                        "no safetensors file in this folder, only {} (PyTorch or GGUF weights); wmap reads safetensors checkpoints",
-                        others
-                            .iter()
-                            .take(3)
-                            .map(|n| format!("`{}`", crate::text::printable(n)))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
+                    Malformed::OnlyOtherFormats { names: others },
                 ))
             }
-            ([], []) => Err(Error::checkpoint(
-                path,
-                "no model.safetensors, *.safetensors.index.json or .safetensors file in this folder",
-            )),
+            ([], []) => Err(Error::checkpoint(path, Malformed::NoWeights)),
             ([], _) => Err(Error::checkpoint(
                 path,
-                format!(
-                    "{} .safetensors files and no index; name one file, or add model.safetensors.index.json",
-                    files.len()
-                ),
+                Malformed::SeveralFiles { count: files.len() },
             )),
             (_, _) => Err(Error::checkpoint(
                 path,
-                format!("{} index files; name the one to use", indexes.len()),
+                Malformed::SeveralIndexes {
+                    count: indexes.len(),
+                },
             )),
         }
     }
@@ -156,25 +150,23 @@ impl Checkpoint {
     fn from_index(dir: &Path, index_path: &Path) -> Result<Checkpoint> {
         let text = crate::fsio::read_text(index_path, crate::fsio::MAX_INDEX, "an index")?;
         let index: Value = serde_json::from_str(&text)
-            .map_err(|e| Error::checkpoint(index_path, format!("not valid JSON: {e}")))?;
+            .map_err(|e| Error::checkpoint(index_path, Malformed::IndexNotJson(e.to_string())))?;
         let Some(weight_map) = index.get("weight_map").and_then(Value::as_object) else {
-            return Err(Error::checkpoint(index_path, "no `weight_map` object"));
+            return Err(Error::checkpoint(index_path, Malformed::NoWeightMap));
         };
         let mut shard_names: Vec<&str> = Vec::new();
         let mut expected: HashMap<&str, &str> = HashMap::new();
         for (tensor, shard) in weight_map {
             let Some(shard) = shard.as_str() else {
-                return Err(Error::tensor(
-                    index_path,
-                    tensor,
-                    "shard name is not a string",
-                ));
+                return Err(Error::tensor(index_path, tensor, BadEntry::ShardNotString));
             };
             if !is_plain_file_name(shard) {
                 return Err(Error::tensor(
                     index_path,
                     tensor,
-                    format!("shard `{shard}` is outside the checkpoint folder"),
+                    BadEntry::ShardOutside {
+                        shard: shard.to_string(),
+                    },
                 ));
             }
             if !shard_names.contains(&shard) {
@@ -188,7 +180,9 @@ impl Checkpoint {
             if !p.is_file() {
                 return Err(Error::checkpoint(
                     index_path,
-                    format!("shard `{}` is missing", p.display()),
+                    Malformed::ShardMissing {
+                        shard: p.display().to_string(),
+                    },
                 ));
             }
         }
@@ -202,14 +196,19 @@ impl Checkpoint {
                     return Err(Error::tensor(
                         index_path,
                         &t.name,
-                        format!("the index puts it in `{s}`, but it is in `{shard_name}`"),
+                        BadEntry::Elsewhere {
+                            index: s.to_string(),
+                            found: shard_name.to_string(),
+                        },
                     ))
                 }
                 None => {
                     return Err(Error::tensor(
                         index_path,
                         &t.name,
-                        format!("in shard `{shard_name}` but not in the index"),
+                        BadEntry::NotInIndex {
+                            shard: shard_name.to_string(),
+                        },
                     ))
                 }
             }
@@ -221,7 +220,9 @@ impl Checkpoint {
                 return Err(Error::tensor(
                     index_path,
                     name,
-                    format!("listed in the index but not in shard `{shard}`"),
+                    BadEntry::NotInShard {
+                        shard: shard.to_string(),
+                    },
                 ));
             }
         }
@@ -239,7 +240,9 @@ impl Checkpoint {
                     return Err(Error::tensor(
                         path,
                         &t.name,
-                        format!("also in `{}`", paths[other].display()),
+                        BadEntry::AlsoIn {
+                            other: paths[other].display().to_string(),
+                        },
                     ));
                 }
             }
@@ -298,10 +301,7 @@ impl Checkpoint {
                     .map_err(|e| Error::io(&shard.path, e))?
                     .len();
                 if len != shard.file_len {
-                    return Err(Error::checkpoint(
-                        &shard.path,
-                        "the file changed size since its header was read",
-                    ));
+                    return Err(Error::checkpoint(&shard.path, Malformed::ChangedSize));
                 }
                 // SAFETY: the file is opened read-only; a concurrent writer
                 // could change the bytes we read, but not the length checked
@@ -419,7 +419,7 @@ pub fn read_header(path: &Path, shard: usize) -> Result<(Shard, Vec<(Tensor, Pla
     if file_len < 8 {
         return Err(Error::checkpoint(
             path,
-            format!("{file_len} bytes is too short for a safetensors file (at least 8 bytes of header length)"),
+            Malformed::TooShort { len: file_len },
         ));
     }
     let mut len_bytes = [0u8; 8];
@@ -430,25 +430,25 @@ pub fn read_header(path: &Path, shard: usize) -> Result<(Shard, Vec<(Tensor, Pla
     // real header length can begin with any two bytes.
     if header_len > (file_len - 8).min(MAX_HEADER_LEN) {
         if let Some(kind) = other_format(&len_bytes) {
-            return Err(Error::checkpoint(
-                path,
-                format!("is {kind}, not a safetensors file; wmap reads safetensors checkpoints"),
-            ));
+            return Err(Error::checkpoint(path, Malformed::OtherFormat { kind }));
         }
     }
     if header_len > file_len - 8 {
         return Err(Error::checkpoint(
             path,
-            format!(
-                "the header claims {header_len} bytes, but the file has only {} after the length",
-                file_len - 8
-            ),
+            Malformed::HeaderPastFile {
+                claims: header_len,
+                has: file_len - 8,
+            },
         ));
     }
     if header_len > MAX_HEADER_LEN {
         return Err(Error::checkpoint(
             path,
-            format!("the header claims {header_len} bytes, more than the {MAX_HEADER_LEN} allowed"),
+            Malformed::HeaderTooLarge {
+                claims: header_len,
+                limit: MAX_HEADER_LEN,
+            },
         ));
     }
     let mut header = vec![0u8; header_len as usize];
@@ -471,14 +471,14 @@ pub fn parse_header(
     if header_len.saturating_add(8) > file_len {
         return Err(Error::checkpoint(
             path,
-            format!(
-                "the header claims {header_len} bytes, but the file has only {} after the length",
-                file_len.saturating_sub(8)
-            ),
+            Malformed::HeaderPastFile {
+                claims: header_len,
+                has: file_len.saturating_sub(8),
+            },
         ));
     }
     let entries: Entries = serde_json::from_slice(header)
-        .map_err(|e| Error::checkpoint(path, format!("the header is not a JSON object: {e}")))?;
+        .map_err(|e| Error::checkpoint(path, Malformed::HeaderNotJson(e.to_string())))?;
     let data_start = 8 + header_len;
     let data_len = file_len - data_start;
     let mut metadata = BTreeMap::new();
@@ -487,15 +487,11 @@ pub fn parse_header(
     let mut ranges: Vec<(u64, u64, usize)> = Vec::new();
     for (name, value) in entries.0 {
         if !names.insert(name.clone()) {
-            return Err(Error::tensor(path, &name, "appears twice in the header"));
+            return Err(Error::tensor(path, &name, BadEntry::Twice));
         }
         if name == "__metadata__" {
-            let value: Value = serde_json::from_str(value.get()).map_err(|e| {
-                Error::checkpoint(
-                    path,
-                    format!("the header's __metadata__ is not valid JSON: {e}"),
-                )
-            })?;
+            let value: Value = serde_json::from_str(value.get())
+                .map_err(|e| Error::checkpoint(path, Malformed::MetadataNotJson(e.to_string())))?;
             metadata = parse_metadata(path, &value)?;
             continue;
         }
@@ -506,35 +502,40 @@ pub fn parse_header(
         shape
             .iter()
             .try_fold(1u64, |a, &d| a.checked_mul(d.max(1)))
-            .ok_or_else(|| Error::tensor(path, &name, "its dimensions multiply past 2^64"))?;
+            .ok_or_else(|| Error::tensor(path, &name, BadEntry::DimensionsOverflow))?;
         let numel = shape.iter().product::<u64>();
         let nbytes = numel
             .checked_mul(dtype.size() as u64)
-            .ok_or_else(|| Error::tensor(path, &name, "its byte size overflows"))?;
+            .ok_or_else(|| Error::tensor(path, &name, BadEntry::BytesOverflow))?;
         if end < begin {
             return Err(Error::tensor(
                 path,
                 &name,
-                format!("data_offsets [{begin}, {end}] end before they begin"),
+                BadEntry::OffsetsReversed { begin, end },
             ));
         }
         if end - begin != nbytes {
             return Err(Error::tensor(
                 path,
                 &name,
-                format!(
-                    "shape {shape:?} of {dtype} needs {nbytes} bytes, but data_offsets [{begin}, {end}] hold {}",
-                    end - begin
-                ),
+                BadEntry::SizeMismatch {
+                    shape,
+                    dtype,
+                    needs: nbytes,
+                    begin,
+                    end,
+                },
             ));
         }
         if end > data_len {
             return Err(Error::tensor(
                 path,
                 &name,
-                format!(
-                    "data_offsets [{begin}, {end}] run past the end of the data ({data_len} bytes)"
-                ),
+                BadEntry::PastData {
+                    begin,
+                    end,
+                    data_len,
+                },
             ));
         }
         if end > begin {
@@ -556,10 +557,11 @@ pub fn parse_header(
             return Err(Error::tensor(
                 path,
                 &tensors[i1].0.name,
-                format!(
-                    "its data overlaps `{}` (bytes {b0}..{e0})",
-                    tensors[i0].0.name
-                ),
+                BadEntry::Overlaps {
+                    other: tensors[i0].0.name.clone(),
+                    begin: b0,
+                    end: e0,
+                },
             ));
         }
     }
@@ -575,59 +577,63 @@ pub fn parse_header(
 
 fn parse_metadata(path: &Path, value: &Value) -> Result<BTreeMap<String, String>> {
     let Some(obj) = value.as_object() else {
-        return Err(Error::checkpoint(path, "`__metadata__` is not an object"));
+        return Err(Error::checkpoint(path, Malformed::MetadataNotObject));
     };
     obj.iter()
         .map(|(k, v)| match v {
             Value::String(s) => Ok((k.clone(), s.clone())),
             _ => Err(Error::checkpoint(
                 path,
-                format!("`__metadata__` value for `{k}` is not a string"),
+                Malformed::MetadataNotString { key: k.clone() },
             )),
         })
         .collect()
 }
 
 fn parse_entry(path: &Path, name: &str, raw: &RawValue) -> Result<(DType, Vec<u64>, u64, u64)> {
-    let bad = |problem: String| Error::tensor(path, name, problem);
+    let bad = |problem: BadEntry| Error::tensor(path, name, problem);
     if let Ok(e) = serde_json::from_str::<RawEntry>(raw.get()) {
-        let dtype = DType::from_safetensors(e.dtype)
-            .ok_or_else(|| bad(format!("unknown dtype `{}`", e.dtype)))?;
+        let dtype = DType::from_safetensors(e.dtype).ok_or_else(|| {
+            bad(BadEntry::UnknownDtype {
+                name: e.dtype.to_string(),
+            })
+        })?;
         return Ok((dtype, e.shape, e.data_offsets[0], e.data_offsets[1]));
     }
     // Not the usual form: parse it loosely to say what is wrong with it.
-    let value: Value = serde_json::from_str(raw.get())
-        .map_err(|e| bad(format!("its header entry is not valid JSON: {e}")))?;
+    let value: Value =
+        serde_json::from_str(raw.get()).map_err(|e| bad(BadEntry::NotJson(e.to_string())))?;
     let value = &value;
-    let obj = value
-        .as_object()
-        .ok_or_else(|| bad("its header entry is not an object".into()))?;
+    let obj = value.as_object().ok_or_else(|| bad(BadEntry::NotObject))?;
     let dtype_name = obj
         .get("dtype")
         .and_then(Value::as_str)
-        .ok_or_else(|| bad("no `dtype` string".into()))?;
-    let dtype = DType::from_safetensors(dtype_name)
-        .ok_or_else(|| bad(format!("unknown dtype `{dtype_name}`")))?;
+        .ok_or_else(|| bad(BadEntry::NoDtype))?;
+    let dtype = DType::from_safetensors(dtype_name).ok_or_else(|| {
+        bad(BadEntry::UnknownDtype {
+            name: dtype_name.to_string(),
+        })
+    })?;
     let shape = obj
         .get("shape")
         .and_then(Value::as_array)
-        .ok_or_else(|| bad("no `shape` list".into()))?
+        .ok_or_else(|| bad(BadEntry::NoShape))?
         .iter()
         .map(|d| {
             d.as_u64()
-                .ok_or_else(|| bad(format!("shape dimension {d} is not a non-negative integer")))
+                .ok_or_else(|| bad(BadEntry::BadDimension(d.to_string())))
         })
         .collect::<Result<Vec<u64>>>()?;
     let offsets = obj
         .get("data_offsets")
         .and_then(Value::as_array)
-        .ok_or_else(|| bad("no `data_offsets` list".into()))?;
+        .ok_or_else(|| bad(BadEntry::NoOffsets))?;
     let [begin, end] = offsets.as_slice() else {
-        return Err(bad("`data_offsets` must have two entries".into()));
+        return Err(bad(BadEntry::OffsetsNotTwo));
     };
     let offset = |v: &Value| {
         v.as_u64()
-            .ok_or_else(|| bad(format!("data offset {v} is not a non-negative integer")))
+            .ok_or_else(|| bad(BadEntry::BadOffset(v.to_string())))
     };
     Ok((dtype, shape, offset(begin)?, offset(end)?))
 }

@@ -29,7 +29,6 @@ use crate::dtype::DType;
 
 use crate::dtype::f8_to_f32;
 
-
 /// `v / 2^s` rounded to nearest, ties to even, for `v < 2^24` and `s >= 1`.
 #[inline]
 fn shift_round(v: u32, s: u32) -> u32 {

@@ -57,7 +57,9 @@ pub struct Control {
 /// What a run did.
 #[derive(Debug, Default)]
 pub struct Report {
+    /// The files written.
     pub files: Vec<PathBuf>,
+    /// Bytes of tensor data written.
     pub bytes: u64,
     /// Tensors in which a cast overflowed, with the element counts.
     pub overflows: Vec<(String, u64)>,

@@ -6,6 +6,7 @@ use crate::source::{Span, Spanned};
 /// One parsed file.
 #[derive(Debug, Clone, Default)]
 pub struct Module {
+    /// The statements, in source order.
     pub items: Vec<Item>,
 }
 
@@ -28,45 +29,65 @@ pub enum Item {
     Target(Spanned<String>),
     /// `use "std/torch"`; the span covers the string.
     Use(Spanned<String>),
+    /// `let name = expr`
     Let(LetDef),
+    /// `words name = a | b`
     Words(WordsDef),
+    /// `cast FROM -> TO`
     Cast(GlobalCast),
+    /// `op name(params) = pipeline`
     Op(OpDef),
+    /// A rule, including `regex` and `fallback` rules.
     Rule(Rule),
+    /// `drop ...`
     Drop(Drop),
+    /// `tie COPY = ORIGINAL`
     Tie(Tie),
 }
 
 /// `let name = expr`
 #[derive(Debug, Clone)]
 pub struct LetDef {
+    /// From `let` to the end of the value.
     pub span: Span,
+    /// The name defined.
     pub name: Spanned<String>,
+    /// The value, not yet evaluated.
     pub value: Expr,
 }
 
 /// `words name = a | b | c`
 #[derive(Debug, Clone)]
 pub struct WordsDef {
+    /// The whole statement.
     pub span: Span,
+    /// The list's name, usable as a capture kind (`{p:name}`).
     pub name: Spanned<String>,
+    /// The words, in the order written.
     pub words: Vec<Spanned<String>>,
 }
 
 /// `cast FROM -> TO`; `from` may be `float`.
 #[derive(Debug, Clone)]
 pub struct GlobalCast {
+    /// The whole statement.
     pub span: Span,
+    /// The dtype converted from, or `float` for every float dtype.
     pub from: Spanned<String>,
+    /// The dtype converted to.
     pub to: Spanned<String>,
 }
 
 /// `op name(params) = pipeline`
 #[derive(Debug, Clone)]
 pub struct OpDef {
+    /// From `op` to the end of the body's last call.
     pub span: Span,
+    /// The op's name.
     pub name: Spanned<String>,
+    /// The parameter names, in order.
     pub params: Vec<Spanned<String>>,
+    /// The pipeline a call of the op stands for, in order.
     pub body: Vec<OpCall>,
 }
 
@@ -82,6 +103,7 @@ pub enum Matcher {
 /// Where a rule's results go.
 #[derive(Debug, Clone)]
 pub enum Targets {
+    /// One pattern or a list of them.
     Patterns(Vec<Pattern>),
     /// The `$1` / `${name}` template of a regex rule.
     Template(Spanned<String>),
@@ -90,50 +112,69 @@ pub enum Targets {
 /// `SOURCES | ops -> TARGETS`, `regex ... -> ...` and `fallback ... -> ...`.
 #[derive(Debug, Clone)]
 pub struct Rule {
+    /// The whole rule.
     pub span: Span,
+    /// `optional`: no error when the rule matches no tensor.
     pub optional: bool,
+    /// `fallback`: applies only to tensors no other rule or drop claims.
     pub fallback: bool,
+    /// The source tensors the rule reads.
     pub sources: Matcher,
+    /// The ops applied, in order; empty for a plain rename.
     pub pipeline: Vec<OpCall>,
+    /// The names of the results.
     pub targets: Targets,
 }
 
 /// `drop ...`
 #[derive(Debug, Clone)]
 pub struct Drop {
+    /// The whole statement.
     pub span: Span,
+    /// `optional drop`: no error when it matches no tensor.
     pub optional: bool,
+    /// The source tensors dropped.
     pub matcher: Matcher,
 }
 
 /// `tie COPY = ORIGINAL`: both are target patterns.
 #[derive(Debug, Clone)]
 pub struct Tie {
+    /// The whole statement.
     pub span: Span,
     /// `optional tie`: no copy where the copy's name is produced already,
     /// and no error when the original matches nothing.
     pub optional: bool,
+    /// The target pattern the copy is written under.
     pub copy: Pattern,
+    /// The target pattern whose tensors are copied.
     pub original: Pattern,
 }
 
 /// A tensor-name pattern: literal text and captures.
 #[derive(Debug, Clone)]
 pub struct Pattern {
+    /// The pattern, quotes included.
     pub span: Span,
+    /// The text and captures, in order; adjacent texts are merged into one.
     pub parts: Vec<PatternPart>,
 }
 
+/// One piece of a pattern.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PatternPart {
+    /// Literal text, unescaped (`{{` is stored as `{`).
     Text(String),
+    /// A `{...}` capture.
     Capture(Capture),
 }
 
 /// `{name}`, `{name:KIND}` or `{name + k}`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Capture {
+    /// The capture, braces included.
     pub span: Span,
+    /// The capture's name, without kind or shift.
     pub name: String,
     /// `None` when no kind was written (an integer capture in a source).
     pub kind: Option<CaptureKind>,
@@ -154,10 +195,16 @@ pub enum CaptureKind {
     OneOf(Vec<String>),
     /// In a target, `{p:x|y}` after a source `{p:a|b}`: writes the word at
     /// the position of the one matched (`a` -> `x`, `b` -> `y`).
-    Translate { from: Vec<String>, to: Vec<String> },
+    Translate {
+        /// The words of the source capture of the same name.
+        from: Vec<String>,
+        /// The words written in their place, one for each of `from`.
+        to: Vec<String>,
+    },
 }
 
 impl Pattern {
+    /// The captures of the pattern, in order.
     pub fn captures(&self) -> impl Iterator<Item = &Capture> {
         self.parts.iter().filter_map(|p| match p {
             PatternPart::Capture(c) => Some(c),
@@ -179,6 +226,7 @@ impl Pattern {
 }
 
 impl Capture {
+    /// The capture as written, braces included; a `Translate` shows its target words.
     pub fn display(&self) -> String {
         let kind = match &self.kind {
             None => String::new(),
@@ -200,27 +248,38 @@ impl Capture {
 /// One step of a pipeline: `transpose`, `split(axis=0, parts=3)`, `my_op(h)`.
 #[derive(Debug, Clone)]
 pub struct OpCall {
+    /// From the name to the closing `)`; only the name when there are no arguments.
     pub span: Span,
+    /// The op's name, not yet resolved.
     pub name: Spanned<String>,
+    /// The arguments, in order.
     pub args: Vec<Arg>,
 }
 
 /// A positional or named argument.
 #[derive(Debug, Clone)]
 pub struct Arg {
+    /// From the argument's name, if any, to the end of its value.
     pub span: Span,
+    /// The name of a named argument (`axis=0`); `None` for a positional one.
     pub name: Option<Spanned<String>>,
+    /// The value.
     pub value: ArgValue,
 }
 
+/// The value of an argument.
 #[derive(Debug, Clone)]
 pub enum ArgValue {
+    /// An integer expression.
     Expr(Expr),
+    /// A decimal number.
     Float(Spanned<f64>),
+    /// `[a, b, ...]`; the span covers the brackets.
     List(Spanned<Vec<ArgValue>>),
 }
 
 impl ArgValue {
+    /// Where the value is written.
     pub fn span(&self) -> Span {
         match self {
             ArgValue::Expr(e) => e.span,
@@ -233,10 +292,13 @@ impl ArgValue {
 /// An integer expression.
 #[derive(Debug, Clone)]
 pub struct Expr {
+    /// The expression as written, parentheses included.
     pub span: Span,
+    /// What the expression is.
     pub kind: ExprKind,
 }
 
+/// The forms of an integer expression.
 #[derive(Debug, Clone)]
 pub enum ExprKind {
     /// A literal; `None` when it does not fit in 64 bits (reported when parsed).
@@ -247,21 +309,29 @@ pub enum ExprKind {
     Config(Vec<String>),
     /// `shape[k]`
     Shape(Box<Expr>),
+    /// `-e`
     Neg(Box<Expr>),
+    /// `a + b`, `a - b`, `a * b` or `a / b`.
     Binary(BinOp, Box<Expr>, Box<Expr>),
     /// `a ?? b`
     Coalesce(Box<Expr>, Box<Expr>),
 }
 
+/// An arithmetic operator of an integer expression.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BinOp {
+    /// `+`
     Add,
+    /// `-`
     Sub,
+    /// `*`
     Mul,
+    /// `/`: exact division; a remainder is an error.
     Div,
 }
 
 impl BinOp {
+    /// The operator as written.
     pub fn symbol(self) -> &'static str {
         match self {
             BinOp::Add => "+",

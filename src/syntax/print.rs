@@ -19,6 +19,7 @@ pub enum Entry {
     Comment(String),
     /// An empty line between groups of statements.
     Blank,
+    /// A statement, printed on one line and then laid out by the formatter.
     Item(Item),
 }
 

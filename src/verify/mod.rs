@@ -18,19 +18,23 @@ use burn::tensor::DType as BurnDType;
 use crate::checkpoint::header::read_header;
 use crate::checkpoint::Checkpoint;
 use crate::dtype::DType;
-use crate::error::{Error, Result};
+use crate::error::{BadEntry, Error, Malformed, Result};
 use hf::HfConfig;
 use layers::Batch;
 
 /// The models `wmap verify` can build.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ModelKind {
+    /// GPT-2 (`GPT2LMHeadModel`).
     Gpt2,
+    /// BERT (`BertModel`).
     Bert,
+    /// Llama (`LlamaForCausalLM`).
     Llama,
 }
 
 impl ModelKind {
+    /// The kind a mapping's `target` names, if wmap builds it.
     pub fn from_name(name: &str) -> Option<ModelKind> {
         match name {
             "gpt2" => Some(ModelKind::Gpt2),
@@ -40,6 +44,7 @@ impl ModelKind {
         }
     }
 
+    /// The name a mapping's `target` uses.
     pub fn name(self) -> &'static str {
         match self {
             ModelKind::Gpt2 => "gpt2",
@@ -52,11 +57,14 @@ impl ModelKind {
 /// Where the model runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
+    /// The CPU backend (ndarray), always built.
     Ndarray,
+    /// The GPU backend (wgpu), with the `wgpu` feature.
     Wgpu,
 }
 
 impl Backend {
+    /// The device to build models on.
     pub fn device(self) -> Result<Device> {
         match self {
             #[allow(deprecated)] // burn 0.22 marks ndarray deprecated in favour of flex
@@ -74,7 +82,9 @@ impl Backend {
 /// The converted weights: safetensors files and the config they go with.
 #[derive(Debug, Clone)]
 pub struct Weights {
+    /// The safetensors files.
     pub files: Vec<PathBuf>,
+    /// Its config.json.
     pub config: PathBuf,
 }
 
@@ -106,8 +116,11 @@ impl Weights {
 /// A model built from converted weights.
 #[allow(clippy::large_enum_variant)] // one per process; never moved in bulk
 pub enum Model {
+    /// A GPT-2.
     Gpt2(gpt2::Gpt2),
+    /// A BERT.
     Bert(bert::Bert),
+    /// A Llama.
     Llama(llama::Llama),
 }
 
@@ -115,7 +128,9 @@ pub enum Model {
 pub struct Outputs {
     /// `logits` or `last_hidden_state`, flattened, with its name and shape.
     pub name: &'static str,
+    /// Its shape.
     pub shape: Vec<usize>,
+    /// Its values, row-major.
     pub values: Vec<f32>,
     /// BERT's `pooler_output`.
     pub pooler: Option<Vec<f32>>,
@@ -144,6 +159,7 @@ impl Model {
         }
     }
 
+    /// Its number of parameters.
     pub fn num_params(&self) -> usize {
         match self {
             Model::Gpt2(m) => m.num_params(),
@@ -152,6 +168,7 @@ impl Model {
         }
     }
 
+    /// Runs the model on a batch.
     pub fn forward(&self, batch: &Batch) -> Result<Outputs> {
         let (name, main, pooler) = match self {
             Model::Gpt2(m) => ("logits", m.forward(batch), None),
@@ -195,7 +212,7 @@ fn load_into<M: ModuleSnapshot + Module>(mut module: M, files: &[PathBuf]) -> Re
             .with_from_adapter(FloatCastAdapter::to(BurnDType::F32));
         let result = module
             .load_from(&mut store)
-            .map_err(|e| Error::checkpoint(file, format!("burn-store cannot read it: {e}")))?;
+            .map_err(|e| Error::checkpoint(file, Malformed::NotReadableByBurn(e.to_string())))?;
         for a in &result.applied {
             *applied.entry(a.clone()).or_default() += 1;
         }
@@ -249,8 +266,11 @@ fn load_into<M: ModuleSnapshot + Module>(mut module: M, files: &[PathBuf]) -> Re
 /// One tensor a model expects: its path in the module, shape and dtype name.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Expected {
+    /// Its path in the module, dot-separated.
     pub name: String,
+    /// Its shape.
     pub shape: Vec<u64>,
+    /// Its dtype's name in the `.wmap` language.
     pub dtype: String,
 }
 
@@ -373,15 +393,20 @@ fn fits_weights(kind: ModelKind, config: &HfConfig, weights: &Weights) -> Result
 
 /// A reference file made by transformers: inputs and expected outputs.
 pub struct Reference {
+    /// The inputs.
     pub batch: Batch,
     /// `logits` or `last_hidden_state`.
     pub output_name: String,
+    /// The shape of the output.
     pub output_shape: Vec<usize>,
+    /// The output, row-major.
     pub output: Vec<f32>,
+    /// BERT's `pooler_output`, if the reference holds it.
     pub pooler: Option<Vec<f32>>,
 }
 
 impl Reference {
+    /// Reads a reference file made by `scripts/fixtures/`.
     pub fn load(path: &Path) -> Result<Reference> {
         let (_, infos) = read_header(path, 0)?;
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
@@ -404,7 +429,7 @@ impl Reference {
                     return Err(Error::tensor(
                         path,
                         name,
-                        format!("is {other}, not i64 or i32"),
+                        BadEntry::NotIntegers { dtype: other },
                     ))
                 }
             };
@@ -429,13 +454,16 @@ impl Reference {
                 values,
             )))
         };
-        let (shape, input_ids) =
-            ints("input_ids")?.ok_or_else(|| Error::checkpoint(path, "no `input_ids` tensor"))?;
+        let (shape, input_ids) = ints("input_ids")?.ok_or_else(|| {
+            Error::checkpoint(path, Malformed::MissingTensor { name: "input_ids" })
+        })?;
         let [batch, seq] = shape[..] else {
             return Err(Error::tensor(
                 path,
                 "input_ids",
-                format!("has shape {shape:?}, not [batch, seq]"),
+                BadEntry::NotBatchBySequence {
+                    shape: shape.clone(),
+                },
             ));
         };
         let same_shape =
@@ -446,7 +474,10 @@ impl Reference {
                     Some((s, _)) => Err(Error::tensor(
                         path,
                         name,
-                        format!("has shape {s:?}, but input_ids has {shape:?}"),
+                        BadEntry::ShapeNotInputIds {
+                            shape: s,
+                            input_ids: shape.clone(),
+                        },
                     )),
                 }
             };
@@ -456,12 +487,7 @@ impl Reference {
             Some(o) => ("logits".to_string(), o),
             None => match floats("last_hidden_state")? {
                 Some(o) => ("last_hidden_state".to_string(), o),
-                None => {
-                    return Err(Error::checkpoint(
-                        path,
-                        "neither `logits` nor `last_hidden_state` is in it",
-                    ))
-                }
+                None => return Err(Error::checkpoint(path, Malformed::NoOutput)),
             },
         };
         Ok(Reference {
@@ -483,17 +509,24 @@ impl Reference {
 /// How far a model's outputs are from the reference.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Comparison {
+    /// The output compared (`logits`, `pooler_output`...).
     pub output: String,
+    /// Its number of elements.
     pub elements: usize,
+    /// The largest absolute difference.
     pub max_abs_diff: f64,
+    /// The mean absolute difference.
     pub mean_abs_diff: f64,
+    /// The cosine similarity of the two, flattened.
     pub cosine: f64,
     /// Share of positions whose arg-max over the last axis agrees.
     pub top1: f64,
+    /// The number of positions (elements over the last axis).
     pub positions: usize,
 }
 
 impl Comparison {
+    /// Compares `got` with `want`, whose last axis has `last_dim` elements.
     pub fn of(name: &str, got: &[f32], want: &[f32], last_dim: usize) -> Comparison {
         let mut max = 0f64;
         let mut sum = 0f64;
@@ -539,6 +572,7 @@ impl Comparison {
         }
     }
 
+    /// Whether every element is within `tolerance` of the reference.
     pub fn within(&self, tolerance: f64) -> bool {
         // Written so that NaN fails.
         self.max_abs_diff <= tolerance
