@@ -49,13 +49,13 @@ pub enum Error {
         /// The config file.
         path: PathBuf,
         /// What is wrong with it.
-        problem: String,
+        problem: ConfigProblem,
     },
 
-    /// Arguments that do not make a command (the message says which).
+    /// Arguments that do not make a command.
     #[error("{0}")]
     #[diagnostic(code(wmap::usage))]
-    Usage(String),
+    Usage(Usage),
 
     /// A destination that wmap will not write or replace, and why.
     #[error("{}: {problem}", path.display())]
@@ -67,15 +67,358 @@ pub enum Error {
         problem: Refusal,
     },
 
-    /// A command that could not finish (the message says why).
+    /// A command that could not finish.
     #[error("{0}")]
     #[diagnostic(code(wmap::failed))]
-    Failed(String),
+    Failed(Failure),
 
     /// Stopped by Ctrl-C or SIGTERM, after cleaning up.
     #[error("interrupted")]
     #[diagnostic(code(wmap::interrupted))]
     Interrupted,
+}
+
+/// What is wrong with a config file, for reading it or for building its model.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConfigProblem {
+    /// Not JSON (the parser's message).
+    NotJson(String),
+    /// JSON, but not an object.
+    NotObject,
+    /// A key the model needs is absent.
+    MissingKey {
+        /// The key.
+        key: String,
+    },
+    /// A key holding another kind of value (`expected`: "a non-negative integer").
+    WrongKind {
+        /// The key.
+        key: String,
+        /// What it holds, as JSON.
+        found: String,
+        /// What it should hold.
+        expected: &'static str,
+    },
+    /// A rope type that needs a number it lacks.
+    RopeNeeds {
+        /// The rope type.
+        kind: String,
+        /// The key it needs.
+        key: String,
+    },
+    /// A rope type wmap does not build.
+    UnsupportedRope {
+        /// The rope type.
+        kind: String,
+    },
+    /// An activation the model does not build (`supported` is the one it does).
+    UnsupportedActivation {
+        /// The activation named.
+        act: String,
+        /// The one the model builds.
+        supported: &'static str,
+    },
+    /// More layers than wmap builds.
+    TooManyLayers {
+        /// The key.
+        key: String,
+        /// Its value.
+        layers: usize,
+        /// The most wmap builds.
+        limit: usize,
+    },
+    /// A size that is not a multiple of a head count.
+    NotMultiple {
+        /// The size's key.
+        key: String,
+        /// Its value.
+        value: usize,
+        /// The count's key.
+        of_key: String,
+        /// Its value.
+        of: usize,
+    },
+    /// A head dimension rotary embeddings cannot use.
+    OddHeadDim {
+        /// The head dimension.
+        head_dim: usize,
+    },
+    /// A model past the parameter count wmap builds.
+    TooManyParams {
+        /// The parameters it describes.
+        total: u128,
+        /// The most wmap builds.
+        limit: u128,
+    },
+    /// A model of more parameters than the weights hold.
+    MoreThanWeights {
+        /// The parameters it describes.
+        params: u128,
+        /// The model kind.
+        model: &'static str,
+        /// The parameters the weights hold.
+        held: u128,
+    },
+}
+
+impl std::fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use ConfigProblem::*;
+        match self {
+            NotJson(e) => write!(f, "not valid JSON: {e}"),
+            NotObject => f.write_str("not a JSON object"),
+            MissingKey { key } => write!(f, "the key `{key}` is missing"),
+            WrongKind {
+                key,
+                found,
+                expected,
+            } => write!(f, "`{key}` is {found}, not {expected}"),
+            RopeNeeds { kind, key } => write!(f, "rope type `{kind}` needs the number `{key}`"),
+            UnsupportedRope { kind } => write!(
+                f,
+                "rope type `{kind}` is not supported (default, linear and llama3 are)"
+            ),
+            UnsupportedActivation { act, supported } => write!(
+                f,
+                "hidden_act `{act}` is not supported ({supported} is)"
+            ),
+            TooManyLayers { key, layers, limit } => write!(
+                f,
+                "`{key}` is {layers}; wmap builds models of at most {limit} layers"
+            ),
+            NotMultiple {
+                key,
+                value,
+                of_key,
+                of,
+            } => write!(f, "{key} {value} is not a multiple of {of_key} {of}"),
+            OddHeadDim { head_dim } => write!(
+                f,
+                "head_dim {head_dim} must be even, from 2 to 65536 (rotary embeddings pair its halves)"
+            ),
+            TooManyParams { total, limit } => write!(
+                f,
+                "it describes a model of {total} parameters, more than the {limit} wmap builds; check its sizes"
+            ),
+            MoreThanWeights {
+                params,
+                model,
+                held,
+            } => write!(
+                f,
+                "it describes {params} parameters for `{model}`, but the weights hold only {held}; check the config's sizes"
+            ),
+        }
+    }
+}
+
+/// Arguments that do not make a command.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Usage {
+    /// A `--tolerance` that is negative or NaN.
+    Tolerance(f64),
+    /// A spec file `wmap spec` did not write (the parser's message).
+    NotASpec {
+        /// The file.
+        path: String,
+        /// What the parser said.
+        why: String,
+    },
+    /// A spec naming a dtype the language does not have.
+    SpecDtype {
+        /// The file.
+        path: String,
+        /// The tensor.
+        tensor: String,
+        /// The dtype named.
+        dtype: String,
+    },
+    /// A `--hint` without `=`.
+    Hint(String),
+    /// A `--set` without `=`.
+    Set(String),
+    /// A `--set` key that is empty or has an empty part.
+    SetKey(String),
+    /// `--verify` with a mapping that declares no `target`.
+    VerifyNeedsTarget {
+        /// The mapping.
+        mapping: String,
+    },
+    /// `--verify` with a `target` wmap does not build.
+    VerifyUnknownTarget {
+        /// The target named.
+        name: String,
+    },
+    /// `watch --verify` without a DST.
+    WatchVerifyNeedsDst,
+    /// `--backend wgpu` in a build without it.
+    NoWgpu,
+    /// No config beside the weights, and none given.
+    NoConfig {
+        /// The weights.
+        path: String,
+    },
+}
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use Usage::*;
+        match self {
+            Tolerance(t) => write!(f, "--tolerance {t} must be a non-negative number"),
+            NotASpec { path, why } => write!(f, "{path}: not a spec from `wmap spec` ({why})"),
+            SpecDtype {
+                path,
+                tensor,
+                dtype,
+            } => write!(f, "{path}: `{tensor}` has unknown dtype `{dtype}`"),
+            Hint(h) => write!(f, "--hint expects FROM=TO, got `{h}`"),
+            Set(a) => write!(f, "--set expects NAME=VALUE, got `{a}`"),
+            SetKey(k) => write!(f, "--set: bad key `{k}`"),
+            VerifyNeedsTarget { mapping } => write!(
+                f,
+                "--verify needs a `target gpt2|bert|llama` declaration in {mapping}"
+            ),
+            VerifyUnknownTarget { name } => write!(
+                f,
+                "--verify: the mapping's target `{name}` is not a model wmap can build (gpt2, bert, llama)"
+            ),
+            WatchVerifyNeedsDst => f.write_str("--verify needs a DST to convert into before verifying"),
+            NoWgpu => f.write_str(
+                "this wmap was built without the wgpu backend (cargo build --features wgpu)",
+            ),
+            NoConfig { path } => write!(
+                f,
+                "{path}: no config.json beside the weights; give one with --config"
+            ),
+        }
+    }
+}
+
+/// Why a command could not finish. Those that name a file have said so
+/// before this (the run stopped, nothing was written).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Failure {
+    /// A fault injected by `WMAP_FAULT` (tests only).
+    Injected {
+        /// Tensors written before it.
+        after: u64,
+    },
+    /// An output header past what readers accept, with the source's metadata.
+    HeaderTooLarge {
+        /// The destination.
+        dst: String,
+        /// The output file.
+        file: String,
+        /// Its header length in bytes.
+        len: u64,
+        /// The most readers accept.
+        limit: u64,
+    },
+    /// Sources truncated while read (their names).
+    Truncated(Vec<String>),
+    /// Sources replaced, rewritten or resized while read (their names).
+    Changed(Vec<String>),
+    /// JSON that could not be written (serde's message).
+    Json(String),
+    /// A signal handler that could not be installed (the system's message).
+    Signals(String),
+    /// No temporary folder could be made in `base`.
+    TempDir {
+        /// Where it was tried.
+        base: String,
+    },
+    /// The thread pool could not start (its message).
+    Threads(String),
+    /// The file watcher could not start (its message).
+    Watch(String),
+    /// The file watcher stopped.
+    WatcherStopped,
+    /// `invert`'s reverse does not check against what it reads.
+    ReverseDoesNotCheck {
+        /// The forward mapping.
+        mapping: String,
+    },
+    /// `invert`'s reverse does not give back the sources (the first differences).
+    ReverseDiffers {
+        /// The forward mapping.
+        mapping: String,
+        /// The first five differences, each `` `name` [shape] dtype is not ... ``.
+        differences: Vec<String>,
+    },
+    /// A model's output could not be read (burn's message).
+    ModelOutput(String),
+    /// Weights that do not fit the model (one line each).
+    WeightsDoNotFit(Vec<String>),
+    /// A model output of another name or shape than the reference's.
+    OutputMismatch {
+        /// The output the model gave.
+        name: String,
+        /// Its shape.
+        shape: Vec<usize>,
+        /// The output the reference holds.
+        reference: String,
+        /// Its shape.
+        reference_shape: Vec<usize>,
+    },
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use Failure::*;
+        match self {
+            Injected { after } => write!(f, "injected fault after {after} tensors"),
+            HeaderTooLarge {
+                dst,
+                file,
+                len,
+                limit,
+            } => write!(
+                f,
+                "{dst}: the header of `{file}` would take {len} bytes, more than the {limit} that safetensors readers accept (the source's metadata is copied into it); nothing was written"
+            ),
+            Truncated(files) => write!(
+                f,
+                "a source file was truncated while wmap read it ({}); the run stopped and nothing was written",
+                files.join(", ")
+            ),
+            Changed(files) => write!(
+                f,
+                "a source file changed while wmap read it ({}: replaced, rewritten or resized); the output may mix old and new data, so nothing was written",
+                files.join(", ")
+            ),
+            Json(e) => write!(f, "cannot write JSON: {e}"),
+            Signals(e) => write!(f, "cannot install signal handler: {e}"),
+            TempDir { base } => write!(f, "cannot create a temporary folder in {base}"),
+            Threads(e) => write!(f, "cannot start threads: {e}"),
+            Watch(e) => write!(f, "cannot watch files: {e}"),
+            WatcherStopped => f.write_str("the file watcher stopped"),
+            ReverseDoesNotCheck { mapping } => write!(
+                f,
+                "the reverse derived from {mapping} does not check against the tensors it writes (a bug in wmap invert); nothing written"
+            ),
+            ReverseDiffers {
+                mapping,
+                differences,
+            } => write!(
+                f,
+                "the reverse derived from {mapping} does not give back the source tensors (a bug in wmap invert); nothing written: {}",
+                differences.join("; ")
+            ),
+            ModelOutput(e) => write!(f, "cannot read the model's output: {e}"),
+            WeightsDoNotFit(lines) => {
+                write!(f, "the weights do not fit the model:\n  {}", lines.join("\n  "))
+            }
+            OutputMismatch {
+                name,
+                shape,
+                reference,
+                reference_shape,
+            } => write!(
+                f,
+                "the model gives `{name}` {shape:?}, the reference holds `{reference}` {reference_shape:?}"
+            ),
+        }
+    }
 }
 
 /// What is wrong with a checkpoint, an index or a reference file.

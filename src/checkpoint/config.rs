@@ -32,12 +32,12 @@ impl Config {
         let text = crate::fsio::read_text(path, crate::fsio::MAX_CONFIG, "a config")?;
         let value: Value = serde_json::from_str(&text).map_err(|e| Error::BadConfig {
             path: path.to_path_buf(),
-            problem: format!("not valid JSON: {e}"),
+            problem: crate::error::ConfigProblem::NotJson(e.to_string()),
         })?;
         let Value::Object(root) = value else {
             return Err(Error::BadConfig {
                 path: path.to_path_buf(),
-                problem: "not a JSON object".into(),
+                problem: crate::error::ConfigProblem::NotObject,
             });
         };
         Ok(Config {
@@ -65,15 +65,15 @@ impl Config {
     /// (numbers, booleans, null), a string otherwise.
     pub fn set(&mut self, assignment: &str) -> Result<()> {
         let Some((key, raw)) = assignment.split_once('=') else {
-            return Err(Error::Usage(format!(
-                "--set expects NAME=VALUE, got `{assignment}`"
+            return Err(Error::Usage(crate::error::Usage::Set(
+                assignment.to_string(),
             )));
         };
         let value =
             serde_json::from_str(raw.trim()).unwrap_or_else(|_| Value::String(raw.to_string()));
         let parts: Vec<&str> = key.trim().split('.').collect();
         if parts.iter().any(|p| p.is_empty()) {
-            return Err(Error::Usage(format!("--set: bad key `{key}`")));
+            return Err(Error::Usage(crate::error::Usage::SetKey(key.to_string())));
         }
         let mut node = &mut self.root;
         for part in &parts[..parts.len() - 1] {

@@ -29,10 +29,7 @@ pub struct Args {
 
 pub fn run(args: &Args, color: bool) -> Result<Status, Error> {
     if args.tolerance.is_nan() || args.tolerance < 0.0 {
-        return Err(Error::Usage(format!(
-            "--tolerance {} must be a non-negative number",
-            args.tolerance
-        )));
+        return Err(Error::Usage(crate::error::Usage::Tolerance(args.tolerance)));
     }
     let b = Checkpoint::open(&args.b)?;
     let Some(rules) = &args.rules else {
@@ -60,7 +57,7 @@ pub fn run(args: &Args, color: bool) -> Result<Status, Error> {
     let control = Control::default();
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, control.cancel.clone())
-            .map_err(|e| Error::Failed(format!("cannot install signal handler: {e}")))?;
+            .map_err(|e| Error::Failed(crate::error::Failure::Signals(e.to_string())))?;
     }
     let temp = TempDir::new()?;
     let out = temp.0.join("mapped.safetensors");
@@ -114,10 +111,9 @@ impl TempDir {
                 return Ok(TempDir(p));
             }
         }
-        Err(Error::Failed(format!(
-            "cannot create a temporary folder in {}",
-            base.display()
-        )))
+        Err(Error::Failed(crate::error::Failure::TempDir {
+            base: base.display().to_string(),
+        }))
     }
 }
 

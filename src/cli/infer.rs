@@ -51,22 +51,21 @@ fn load_target(path: &Path) -> Result<Vec<Tensor>, Error> {
     if path.is_file() && path.extension().is_some_and(|e| e == "json") {
         let text = crate::fsio::read_text(path, crate::fsio::MAX_INDEX, "a spec")?;
         let spec: Spec = serde_json::from_str(&text).map_err(|e| {
-            Error::Usage(format!(
-                "{}: not a spec from `wmap spec` ({e})",
-                path.display()
-            ))
+            Error::Usage(crate::error::Usage::NotASpec {
+                path: path.display().to_string(),
+                why: e.to_string(),
+            })
         })?;
         return spec
             .tensors
             .into_iter()
             .map(|t| {
                 let dtype = DType::from_name(&t.dtype).ok_or_else(|| {
-                    Error::Usage(format!(
-                        "{}: `{}` has unknown dtype `{}`",
-                        path.display(),
-                        t.name,
-                        t.dtype
-                    ))
+                    Error::Usage(crate::error::Usage::SpecDtype {
+                        path: path.display().to_string(),
+                        tensor: t.name.clone(),
+                        dtype: t.dtype.clone(),
+                    })
                 })?;
                 Ok(Tensor {
                     name: t.name,
@@ -110,7 +109,7 @@ pub fn run(args: &Args) -> Result<Status, Error> {
     let mut hints = Vec::new();
     for h in &args.hints {
         let Some((from, to)) = h.split_once('=') else {
-            return Err(Error::Usage(format!("--hint expects FROM=TO, got `{h}`")));
+            return Err(Error::Usage(crate::error::Usage::Hint(h.clone())));
         };
         hints.push((from.to_string(), to.to_string()));
     }

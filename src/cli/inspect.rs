@@ -23,7 +23,7 @@ pub fn run(args: &Args) -> Result<Status, Error> {
     let summary = Summary::of(&checkpoint);
     if args.json {
         let text = serde_json::to_string_pretty(&summary.to_json())
-            .map_err(|e| Error::Failed(format!("cannot write JSON: {e}")))?;
+            .map_err(|e| Error::Failed(crate::error::Failure::Json(e.to_string())))?;
         println!("{text}");
     } else {
         print!("{}", render(&summary));

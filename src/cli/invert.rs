@@ -99,10 +99,9 @@ pub fn run(args: &Args, color: bool) -> Result<Status, Error> {
         SelfCheck::Clean => {}
         SelfCheck::DoesNotCheck { loaded, problems } => {
             eprint!("{}", diagnostics::render(&problems, &loaded.sources, style));
-            return Err(Error::Failed(format!(
-                "the reverse derived from {rules} does not check against the tensors it writes \
-             (a bug in wmap invert); nothing written"
-            )));
+            return Err(Error::Failed(crate::error::Failure::ReverseDoesNotCheck {
+                mapping: rules,
+            }));
         }
         SelfCheck::Differs(fit) => {
             let show =
@@ -118,11 +117,10 @@ pub fn run(args: &Args, color: bool) -> Result<Status, Error> {
                 )
                 .collect();
             differences.truncate(5);
-            return Err(Error::Failed(format!(
-                "the reverse derived from {rules} does not give back the source tensors \
-             (a bug in wmap invert); nothing written: {}",
-                differences.join("; ")
-            )));
+            return Err(Error::Failed(crate::error::Failure::ReverseDiffers {
+                mapping: rules,
+                differences,
+            }));
         }
     }
 

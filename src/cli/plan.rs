@@ -26,7 +26,7 @@ pub fn run(args: &Args, color: bool) -> Result<Status, Error> {
     };
     if args.json {
         let text = serde_json::to_string_pretty(&plan.to_json())
-            .map_err(|e| Error::Failed(format!("cannot write JSON: {e}")))?;
+            .map_err(|e| Error::Failed(crate::error::Failure::Json(e.to_string())))?;
         println!("{text}");
         return Ok(Status::Ok);
     }

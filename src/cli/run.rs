@@ -168,22 +168,21 @@ pub fn convert(args: &Conversion, color: bool) -> Result<Status, Error> {
         None => None,
         Some(_) => {
             let name = plan.target_model.as_deref().ok_or_else(|| {
-                Error::Usage(format!(
-                    "--verify needs a `target gpt2|bert|llama` declaration in {}",
-                    args.source.rules.display()
-                ))
+                Error::Usage(crate::error::Usage::VerifyNeedsTarget {
+                    mapping: args.source.rules.display().to_string(),
+                })
             })?;
             Some(crate::verify::ModelKind::from_name(name).ok_or_else(|| {
-                Error::Usage(format!(
-                    "--verify: the mapping's target `{name}` is not a model wmap can build (gpt2, bert, llama)"
-                ))
+                Error::Usage(crate::error::Usage::VerifyUnknownTarget {
+                    name: name.to_string(),
+                })
             })?)
         }
     };
     let control = Control::default();
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, control.cancel.clone())
-            .map_err(|e| Error::Failed(format!("cannot install signal handler: {e}")))?;
+            .map_err(|e| Error::Failed(crate::error::Failure::Signals(e.to_string())))?;
     }
     let root_text = loaded_root_text(&inputs);
     let mut options = Options {
@@ -209,7 +208,7 @@ pub fn convert(args: &Conversion, color: bool) -> Result<Status, Error> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(args.jobs.unwrap_or(0))
         .build()
-        .map_err(|e| Error::Failed(format!("cannot start threads: {e}")))?;
+        .map_err(|e| Error::Failed(crate::error::Failure::Threads(e.to_string())))?;
     let result = pool.install(|| {
         exec::run(
             &plan,

@@ -42,7 +42,7 @@ pub fn run(args: &Args) -> Result<Status, Error> {
         })).collect::<Vec<_>>(),
     });
     let text = serde_json::to_string_pretty(&value)
-        .map_err(|e| Error::Failed(format!("cannot write JSON: {e}")))?
+        .map_err(|e| Error::Failed(crate::error::Failure::Json(e.to_string())))?
         + "\n";
     match &args.output {
         Some(path) => crate::fsio::write_atomic(path, text.as_bytes())?,

@@ -91,9 +91,8 @@ pub fn verify(
     options: &VerifyOptions,
 ) -> Result<Status, Error> {
     if options.tolerance.is_nan() || options.tolerance < 0.0 {
-        return Err(Error::Usage(format!(
-            "--tolerance {} must be a non-negative number",
-            options.tolerance
+        return Err(Error::Usage(crate::error::Usage::Tolerance(
+            options.tolerance,
         )));
     }
     let backend: Backend = options.backend.into();

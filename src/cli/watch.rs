@@ -36,18 +36,16 @@ const DEBOUNCE: Duration = Duration::from_millis(150);
 
 pub fn run(args: &Args, color: bool) -> Result<Status, Error> {
     if args.verify.is_some() && args.dst.is_none() {
-        return Err(Error::Usage(
-            "--verify needs a DST to convert into before verifying".into(),
-        ));
+        return Err(Error::Usage(crate::error::Usage::WatchVerifyNeedsDst));
     }
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, stop.clone())
-            .map_err(|e| Error::Failed(format!("cannot install signal handler: {e}")))?;
+            .map_err(|e| Error::Failed(crate::error::Failure::Signals(e.to_string())))?;
     }
     let (tx, rx) = mpsc::channel();
     let mut watcher = notify::recommended_watcher(tx)
-        .map_err(|e| Error::Failed(format!("cannot watch files: {e}")))?;
+        .map_err(|e| Error::Failed(crate::error::Failure::Watch(e.to_string())))?;
     let mut watched_dirs: BTreeSet<PathBuf> = BTreeSet::new();
     // The identity (device, inode) of the DST this watch wrote last: the
     // only DST it will replace.
@@ -96,7 +94,7 @@ pub fn run(args: &Args, color: bool) -> Result<Status, Error> {
                 }
                 Ok(Err(_)) | Err(mpsc::RecvTimeoutError::Timeout) => {}
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    return Err(Error::Failed("the file watcher stopped".into()))
+                    return Err(Error::Failed(crate::error::Failure::WatcherStopped))
                 }
             }
             if changed && last_event.elapsed() >= DEBOUNCE {

@@ -148,9 +148,6 @@ impl Snapshot {
         if changed.is_empty() {
             return Ok(());
         }
-        Err(Error::Failed(format!(
-            "a source file changed while wmap read it ({}: replaced, rewritten or resized); the output may mix old and new data, so nothing was written",
-            changed.join(", ")
-        )))
+        Err(Error::Failed(crate::error::Failure::Changed(changed)))
     }
 }

@@ -99,7 +99,7 @@ impl Fault {
     fn hit(fault: Option<Fault>, done: u64, control: &Control) -> Result<()> {
         match fault {
             Some(Fault::ErrorAfter(n)) if done >= n => {
-                Err(Error::Failed(format!("injected fault after {n} tensors")))
+                Err(Error::Failed(crate::error::Failure::Injected { after: n }))
             }
             Some(Fault::PauseAfter(n)) if done >= n => {
                 eprintln!("wmap: paused after {n} tensors (WMAP_FAULT)");
@@ -214,11 +214,12 @@ pub fn run(
         let len = file.header_bytes().len() as u64 - 8;
         let limit = crate::checkpoint::header::MAX_HEADER_LEN;
         if len > limit {
-            return Err(Error::Failed(format!(
-                "{}: the header of `{}` would take {len} bytes, more than the {limit} that safetensors readers accept (the source's metadata is copied into it); nothing was written",
-                dst.display(),
-                file.name
-            )));
+            return Err(Error::Failed(crate::error::Failure::HeaderTooLarge {
+                dst: dst.display().to_string(),
+                file: file.name.clone(),
+                len,
+                limit,
+            }));
         }
     }
     let shard_paths: Vec<PathBuf> = checkpoint.shards.iter().map(|s| s.path.clone()).collect();
@@ -584,10 +585,7 @@ fn truncated(paths: &[PathBuf]) -> Error {
         .iter()
         .map(|p| crate::text::printable(&p.display().to_string()).into_owned())
         .collect();
-    Error::Failed(format!(
-        "a source file was truncated while wmap read it ({}); the run stopped and nothing was written",
-        shown.join(", ")
-    ))
+    Error::Failed(crate::error::Failure::Truncated(shown))
 }
 
 /// Files beside the weights that belong with a converted checkpoint.

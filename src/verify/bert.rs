@@ -8,7 +8,7 @@ use burn::tensor::activation::gelu;
 
 use super::hf::HfConfig;
 use super::layers::{attention, split_heads, Batch};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 #[derive(Debug, Clone)]
 pub struct BertConfig {
@@ -26,10 +26,10 @@ impl BertConfig {
     pub fn from_hf(c: &HfConfig) -> Result<BertConfig> {
         if let Some(act) = c.opt_str("hidden_act")? {
             if act != "gelu" {
-                return Err(Error::BadConfig {
-                    path: c.path.clone(),
-                    problem: format!("hidden_act `{act}` is not supported (gelu is)"),
-                });
+                return Err(c.bad(crate::error::ConfigProblem::UnsupportedActivation {
+                    act: act.to_string(),
+                    supported: "gelu",
+                }));
             }
         }
         let dim = c.usize("hidden_size")?;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
-use crate::error::{Error, Result};
+use crate::error::{ConfigProblem, Error, Result};
 
 /// A config file's top-level object, with typed getters that name the file
 /// and key in their errors.
@@ -24,11 +24,21 @@ impl HfConfig {
         })
     }
 
-    fn bad(&self, problem: String) -> Error {
+    /// `bad_config` for this file.
+    pub(crate) fn bad(&self, problem: ConfigProblem) -> Error {
         Error::BadConfig {
             path: self.path.clone(),
             problem,
         }
+    }
+
+    /// `bad_config`: `key` holds `found` where it should hold `expected`.
+    fn wrong(&self, key: &str, found: &Value, expected: &'static str) -> Error {
+        self.bad(ConfigProblem::WrongKind {
+            key: key.to_string(),
+            found: found.to_string(),
+            expected,
+        })
     }
 
     pub fn get(&self, key: &str) -> Option<&Value> {
@@ -36,8 +46,11 @@ impl HfConfig {
     }
 
     pub fn usize(&self, key: &str) -> Result<usize> {
-        self.opt_usize(key)?
-            .ok_or_else(|| self.bad(format!("the key `{key}` is missing")))
+        self.opt_usize(key)?.ok_or_else(|| {
+            self.bad(ConfigProblem::MissingKey {
+                key: key.to_string(),
+            })
+        })
     }
 
     pub fn opt_usize(&self, key: &str) -> Result<Option<usize>> {
@@ -46,7 +59,7 @@ impl HfConfig {
             Some(v) => v
                 .as_u64()
                 .map(|n| Some(n as usize))
-                .ok_or_else(|| self.bad(format!("`{key}` is {v}, not a non-negative integer"))),
+                .ok_or_else(|| self.wrong(key, v, "a non-negative integer")),
         }
     }
 
@@ -56,7 +69,7 @@ impl HfConfig {
             Some(v) => v
                 .as_f64()
                 .map(Some)
-                .ok_or_else(|| self.bad(format!("`{key}` is {v}, not a number"))),
+                .ok_or_else(|| self.wrong(key, v, "a number")),
         }
     }
 
@@ -66,7 +79,7 @@ impl HfConfig {
             Some(v) => v
                 .as_bool()
                 .map(Some)
-                .ok_or_else(|| self.bad(format!("`{key}` is {v}, not true or false"))),
+                .ok_or_else(|| self.wrong(key, v, "true or false")),
         }
     }
 
@@ -76,7 +89,7 @@ impl HfConfig {
             Some(v) => v
                 .as_str()
                 .map(Some)
-                .ok_or_else(|| self.bad(format!("`{key}` is {v}, not a string"))),
+                .ok_or_else(|| self.wrong(key, v, "a string")),
         }
     }
 
@@ -92,14 +105,12 @@ impl HfConfig {
                     .unwrap_or(10_000.0);
                 (Some(p.clone()), theta)
             }
-            Some(v) => return Err(self.bad(format!("`rope_parameters` is {v}, not an object"))),
+            Some(v) => return Err(self.wrong("rope_parameters", v, "an object")),
             None => {
                 let theta = self.opt_f64("rope_theta")?.unwrap_or(10_000.0);
                 match self.get("rope_scaling") {
                     Some(Value::Object(p)) => (Some(p.clone()), theta),
-                    Some(v) => {
-                        return Err(self.bad(format!("`rope_scaling` is {v}, not an object")))
-                    }
+                    Some(v) => return Err(self.wrong("rope_scaling", v, "an object")),
                     None => (None, theta),
                 }
             }
@@ -116,9 +127,12 @@ impl HfConfig {
             .and_then(Value::as_str)
             .unwrap_or("default");
         let num = |key: &str| -> Result<f64> {
-            p.get(key)
-                .and_then(Value::as_f64)
-                .ok_or_else(|| self.bad(format!("rope type `{kind}` needs the number `{key}`")))
+            p.get(key).and_then(Value::as_f64).ok_or_else(|| {
+                self.bad(ConfigProblem::RopeNeeds {
+                    kind: kind.to_string(),
+                    key: key.to_string(),
+                })
+            })
         };
         let scaling = match kind {
             "default" => RopeScaling::None,
@@ -132,9 +146,9 @@ impl HfConfig {
                 original_max_position_embeddings: num("original_max_position_embeddings")?,
             },
             other => {
-                return Err(self.bad(format!(
-                    "rope type `{other}` is not supported (default, linear and llama3 are)"
-                )))
+                return Err(self.bad(ConfigProblem::UnsupportedRope {
+                    kind: other.to_string(),
+                }))
             }
         };
         Ok(Rope { theta, scaling })
@@ -206,9 +220,11 @@ pub const MAX_LAYERS: usize = 100_000;
 
 pub fn check_layers(c: &HfConfig, key: &str, layers: usize) -> Result<()> {
     if layers > MAX_LAYERS {
-        return Err(c.bad(format!(
-            "`{key}` is {layers}; wmap builds models of at most {MAX_LAYERS} layers"
-        )));
+        return Err(c.bad(ConfigProblem::TooManyLayers {
+            key: key.to_string(),
+            layers,
+            limit: MAX_LAYERS,
+        }));
     }
     Ok(())
 }
@@ -222,9 +238,12 @@ pub fn check_heads(
     heads: usize,
 ) -> Result<()> {
     if heads == 0 || !dim.is_multiple_of(heads) {
-        return Err(c.bad(format!(
-            "`{dim_key}` {dim} is not a multiple of `{heads_key}` {heads}"
-        )));
+        return Err(c.bad(ConfigProblem::NotMultiple {
+            key: dim_key.to_string(),
+            value: dim,
+            of_key: heads_key.to_string(),
+            of: heads,
+        }));
     }
     Ok(())
 }

@@ -13,7 +13,7 @@ use burn::tensor::activation::silu;
 
 use super::hf::{HfConfig, Rope};
 use super::layers::{apply_rope, attention, rope_tables, split_heads, Batch};
-use crate::error::{Error, Result};
+use crate::error::{ConfigProblem, Result};
 
 #[derive(Debug, Clone)]
 pub struct LlamaConfig {
@@ -35,37 +35,34 @@ impl LlamaConfig {
         let dim = c.usize("hidden_size")?;
         let heads = c.usize("num_attention_heads")?;
         if heads == 0 || dim % heads != 0 && c.opt_usize("head_dim")?.is_none() {
-            return Err(Error::BadConfig {
-                path: c.path.clone(),
-                problem: format!(
-                    "hidden_size {dim} is not a multiple of num_attention_heads {heads}"
-                ),
-            });
+            return Err(c.bad(ConfigProblem::NotMultiple {
+                key: "hidden_size".into(),
+                value: dim,
+                of_key: "num_attention_heads".into(),
+                of: heads,
+            }));
         }
         if let Some(act) = c.opt_str("hidden_act")? {
             if act != "silu" {
-                return Err(Error::BadConfig {
-                    path: c.path.clone(),
-                    problem: format!("hidden_act `{act}` is not supported (silu is)"),
-                });
+                return Err(c.bad(ConfigProblem::UnsupportedActivation {
+                    act: act.to_string(),
+                    supported: "silu",
+                }));
             }
         }
         let model_type = c.opt_str("model_type")?.unwrap_or("llama");
         let kv_heads = c.opt_usize("num_key_value_heads")?.unwrap_or(heads);
         if kv_heads == 0 || heads % kv_heads != 0 {
-            return Err(Error::BadConfig {
-                path: c.path.clone(),
-                problem: format!(
-                    "num_attention_heads {heads} is not a multiple of num_key_value_heads {kv_heads}"
-                ),
-            });
+            return Err(c.bad(ConfigProblem::NotMultiple {
+                key: "num_attention_heads".into(),
+                value: heads,
+                of_key: "num_key_value_heads".into(),
+                of: kv_heads,
+            }));
         }
         let head_dim = c.opt_usize("head_dim")?.unwrap_or(dim / heads);
         if head_dim == 0 || head_dim % 2 != 0 || head_dim > 1 << 16 {
-            return Err(Error::BadConfig {
-                path: c.path.clone(),
-                problem: format!("head_dim {head_dim} must be even, from 2 to 65536 (rotary embeddings pair its halves)"),
-            });
+            return Err(c.bad(ConfigProblem::OddHeadDim { head_dim }));
         }
         let layers = c.usize("num_hidden_layers")?;
         super::hf::check_layers(c, "num_hidden_layers", layers)?;

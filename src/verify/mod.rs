@@ -72,9 +72,7 @@ impl Backend {
             #[cfg(feature = "wgpu")]
             Backend::Wgpu => Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)),
             #[cfg(not(feature = "wgpu"))]
-            Backend::Wgpu => Err(Error::Usage(
-                "this wmap was built without the wgpu backend (cargo build --features wgpu)".into(),
-            )),
+            Backend::Wgpu => Err(Error::Usage(crate::error::Usage::NoWgpu)),
         }
     }
 }
@@ -98,10 +96,9 @@ impl Weights {
             None => {
                 let beside = checkpoint.dir.join("config.json");
                 if !beside.is_file() {
-                    return Err(Error::Usage(format!(
-                        "{}: no config.json beside the weights; give one with --config",
-                        path.display()
-                    )));
+                    return Err(Error::Usage(crate::error::Usage::NoConfig {
+                        path: path.display().to_string(),
+                    }));
                 }
                 beside
             }
@@ -192,7 +189,7 @@ fn floats<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
     t.into_data()
         .convert::<f32>()
         .try_to_vec::<f32>()
-        .map_err(|e| Error::Failed(format!("cannot read the model's output: {e:?}")))
+        .map_err(|e| Error::Failed(crate::error::Failure::ModelOutput(format!("{e:?}"))))
 }
 
 /// Loads safetensors files into `module` through burn-store, with no key
@@ -255,10 +252,7 @@ fn load_into<M: ModuleSnapshot + Module>(mut module: M, files: &[PathBuf]) -> Re
         for p in problems {
             lines.push(p);
         }
-        return Err(Error::Failed(format!(
-            "the weights do not fit the model:\n  {}",
-            lines.join("\n  ")
-        )));
+        return Err(Error::Failed(crate::error::Failure::WeightsDoNotFit(lines)));
     }
     Ok(module)
 }
@@ -340,9 +334,10 @@ fn count_params(tensors: &[Expected], config: &Path) -> Result<u128> {
     if total > MAX_PARAMS {
         return Err(Error::BadConfig {
             path: config.to_path_buf(),
-            problem: format!(
-                "it describes a model of {total} parameters, more than the {MAX_PARAMS} wmap builds; check its sizes"
-            ),
+            problem: crate::error::ConfigProblem::TooManyParams {
+                total,
+                limit: MAX_PARAMS,
+            },
         });
     }
     Ok(total)
@@ -382,10 +377,11 @@ fn fits_weights(kind: ModelKind, config: &HfConfig, weights: &Weights) -> Result
     if params > held + (1 << 20) {
         return Err(Error::BadConfig {
             path: weights.config.clone(),
-            problem: format!(
-                "it describes {params} parameters for `{}`, but the weights hold only {held}; check the config's sizes",
-                kind.name()
-            ),
+            problem: crate::error::ConfigProblem::MoreThanWeights {
+                params: params as u128,
+                model: kind.name(),
+                held,
+            },
         });
     }
     Ok(())
@@ -584,10 +580,12 @@ impl Comparison {
 pub fn compare(model: &Model, reference: &Reference) -> Result<Vec<Comparison>> {
     let out = model.forward(&reference.batch)?;
     if out.name != reference.output_name || out.shape != reference.output_shape {
-        return Err(Error::Failed(format!(
-            "the model gives `{}` {:?}, the reference holds `{}` {:?}",
-            out.name, out.shape, reference.output_name, reference.output_shape
-        )));
+        return Err(Error::Failed(crate::error::Failure::OutputMismatch {
+            name: out.name.to_string(),
+            shape: out.shape.clone(),
+            reference: reference.output_name.clone(),
+            reference_shape: reference.output_shape.clone(),
+        }));
     }
     let last = *out.shape.last().unwrap_or(&1);
     let mut all = vec![Comparison::of(
