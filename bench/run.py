@@ -320,6 +320,9 @@ def main():
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--wmap", default=str(REPO / "target" / "release" / "wmap"),
                     help="the wmap binary (default: target/release/wmap)")
+    ap.add_argument("--baseline-wmap", metavar="PATH", default=None,
+                    help="another wmap binary (an earlier build) timed in the same rounds; "
+                         "its figures and the ratios of --wmap to it are reported")
     ap.add_argument("--python", default=sys.executable,
                     help="interpreter with torch and safetensors for the baseline "
                          "(default: this one)")
@@ -342,6 +345,13 @@ def main():
     if not (wmap.is_file() and os.access(wmap, os.X_OK)):
         die(f"no wmap binary at {wmap}: run `cargo build --release` first, or pass --wmap PATH", 2)
     wmap = wmap.resolve()
+    base = None
+    if args.baseline_wmap:
+        base = Path(args.baseline_wmap)
+        if not (base.is_file() and os.access(base, os.X_OK)):
+            die(f"no wmap binary at {base} (--baseline-wmap)", 2)
+        base = base.resolve()
+    args.base = base
     probe = subprocess.run([args.python, "-c", "import torch, safetensors, safetensors.torch; "
                             "print(torch.__version__, safetensors.__version__)"],
                            capture_output=True, text=True)
@@ -429,6 +439,12 @@ def bench(args, wmap, wmap_ver, torch_ver, st_ver, layers, tensors, tmp):
         "python": lambda o: ([args.python, str(script), str(src_file),
                               str(o / "model.safetensors")], o, True),
     }
+    if args.base:
+        base_run = [str(args.base), "--color", "never", "run", "--quiet"]
+        methods["rename@base"] = lambda o: (base_run + [str(maps["rename"]), str(src), str(o)],
+                                            o, False)
+        methods["transpose@base"] = lambda o: (base_run + [str(maps["transpose"]), str(src),
+                                                           str(o)], o, False)
     fields = ("seconds", "exit_seconds", "cpu_seconds", "rss_anon", "vm_hwm")
     results = {k: {f: [] for f in fields} for k in methods}
     keep_for_check = {"rename", "transpose", "python"}
@@ -475,7 +491,8 @@ def bench(args, wmap, wmap_ver, torch_ver, st_ver, layers, tensors, tmp):
     hwm = {k: max(v["vm_hwm"]) for k, v in results.items()}
     cpu = {k: statistics.median(v["cpu_seconds"]) for k, v in results.items()}
     labels = {"cp": "cp", "rename": "wmap rename-only", "transpose": "wmap transpose-all",
-              "python": "python transpose-all"}
+              "python": "python transpose-all", "rename@base": "baseline rename-only",
+              "transpose@base": "baseline transpose-all"}
     print()
     print(f"{size / 1e9:.2f} GB checkpoint, median of {args.runs} runs, output fsync included, "
           f"page cache warm")
@@ -511,6 +528,12 @@ def bench(args, wmap, wmap_ver, torch_ver, st_ver, layers, tensors, tmp):
     }
     print(f"(bound = largest output tensor {fmt_mib(largest)} + 64 MiB; "
           f"python peak RssAnon {fmt_mib(peak['python'])})")
+    vs_base = {}
+    if args.base:
+        for k in ("rename", "transpose"):
+            vs_base[k] = med[k] / med[f"{k}@base"]
+            print(f"{labels[k]} / baseline = {vs_base[k]:.3f}x wall time "
+                  f"(peak RssAnon {fmt_mib(peak[k])} vs {fmt_mib(peak[k + '@base'])})")
 
     if args.json:
         doc = {
@@ -526,8 +549,10 @@ def bench(args, wmap, wmap_ver, torch_ver, st_ver, layers, tensors, tmp):
                             "median_cpu_seconds": cpu[k],
                             "gb_per_s": size / 1e9 / med[k], "peak_rss_anon": peak[k],
                             "peak_vm_hwm": hwm[k]} for k in methods},
+            "baseline_wmap": str(args.base) if args.base else None,
             "ratios": {"rename_vs_cp": r_rename, "transpose_vs_cp": r_transpose,
-                       "python_vs_transpose": r_python},
+                       "python_vs_transpose": r_python,
+                       **{f"{k}_vs_baseline": v for k, v in vs_base.items()}},
             "goals_met": goals,
         }
         Path(args.json).write_text(json.dumps(doc, indent=2) + "\n")
