@@ -3,7 +3,9 @@
 //!
 //! The checkpoint's data region is a sparse file: the checker reads only the header, so nothing but
 //! the header is ever written to disk. Baselines measured in the same run: `wmap --version` (the
-//! cost of starting the process at all) and `wmap check` on the 2-block fixture.
+//! cost of starting the process at all) and `wmap check` on the 2-block fixture. With
+//! `WMAP_BENCH_BASELINE=PATH` (an earlier build of wmap), that binary checks the same checkpoint
+//! in alternating rounds of the same run, and the ratio of this build to it is printed.
 
 use std::io::Write;
 use std::path::Path;
@@ -60,6 +62,39 @@ fn main() {
         "  ratio 10k-tensor check / process start: {:.1}x",
         big_check.0.as_secs_f64() / version.0.as_secs_f64()
     );
+    // An earlier build, timed in this run on the same checkpoint: the
+    // ratios say whether a change made checking slower.
+    if let Some(base) = std::env::var_os("WMAP_BENCH_BASELINE") {
+        let base = Path::new(&base);
+        let args = [
+            std::ffi::OsStr::new("check"),
+            mapping.as_os_str(),
+            dir.as_os_str(),
+        ];
+        let mut ratios = Vec::new();
+        let (mut new_all, mut base_all) = (Vec::new(), Vec::new());
+        // Alternating rounds, so drift of the machine hits both alike.
+        for _ in 0..5 {
+            let b = time_with(base, RUNS / 4, &args);
+            let n = time(RUNS / 4, &args);
+            ratios.push(n.0.as_secs_f64() / b.0.as_secs_f64());
+            new_all.push(n.0);
+            base_all.push(b.0);
+        }
+        ratios.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        new_all.sort();
+        base_all.sort();
+        println!(
+            "  baseline {}: check, {tensors} tensors {:7.2} ms; this build {:7.2} ms; \
+             ratio this / baseline {:.3} (median of 5 alternating rounds, range {:.3}..{:.3})",
+            base.display(),
+            base_all[2].as_secs_f64() * 1e3,
+            new_all[2].as_secs_f64() * 1e3,
+            ratios[2],
+            ratios[0],
+            ratios[4]
+        );
+    }
     let goal = Duration::from_millis(100);
     println!(
         "  goal: under 100 ms for {tensors} tensors: {}",
@@ -74,9 +109,14 @@ fn main() {
 
 /// Median and minimum wall time of `runs` executions of the command.
 fn time(runs: usize, args: &[&std::ffi::OsStr]) -> (Duration, Duration) {
+    time_with(Path::new(env!("CARGO_BIN_EXE_wmap")), runs, args)
+}
+
+/// [`time`] with another binary.
+fn time_with(bin: &Path, runs: usize, args: &[&std::ffi::OsStr]) -> (Duration, Duration) {
     let mut times: Vec<Duration> = (0..runs)
         .map(|_| {
-            let mut cmd = Command::new(env!("CARGO_BIN_EXE_wmap"));
+            let mut cmd = Command::new(bin);
             cmd.args(args);
             cmd.stdout(Stdio::null()).stderr(Stdio::null());
             let start = Instant::now();

@@ -388,14 +388,14 @@ impl Inverter<'_> {
             }
             _ => {
                 // A regex rule: through its concrete matches.
+                let plan = &self.lowered.plan;
                 let pairs: Vec<(String, String)> = checked
                     .groups
                     .iter()
                     .filter_map(|g| {
-                        Some((
-                            g.targets.first()?.0.name.clone(),
-                            g.sources.first()?.clone(),
-                        ))
+                        let target = &plan.targets[*checked.targets_of(g).first()?];
+                        let source = &plan.sources[*checked.sources_of(g).first()?];
+                        Some((target.name.clone(), source.name.clone()))
                     })
                     .collect();
                 let regex = match &rule.sources {

@@ -84,6 +84,25 @@ impl Node {
         }
     }
 
+    /// Calls `f` with the index of every source tensor this node reads, in
+    /// order, repeats included.
+    pub fn visit_sources(&self, f: &mut impl FnMut(usize)) {
+        match &self.op {
+            NodeOp::Source(i) => f(*i),
+            NodeOp::Permute(n, _)
+            | NodeOp::Reshape(n)
+            | NodeOp::Cast(n)
+            | NodeOp::Add(n, _)
+            | NodeOp::Mul(n, _) => n.visit_sources(f),
+            NodeOp::Slice { input, .. } | NodeOp::Index { input, .. } => input.visit_sources(f),
+            NodeOp::Concat(ns, _) | NodeOp::Stack(ns, _) => {
+                for n in ns {
+                    n.visit_sources(f);
+                }
+            }
+        }
+    }
+
     /// Indices of the source tensors this node reads, in order of first use.
     pub fn sources(&self) -> Vec<usize> {
         let mut out = Vec::new();

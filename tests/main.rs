@@ -15,6 +15,7 @@ mod grammar;
 mod hostile;
 mod infer;
 mod invert;
+mod ir;
 mod mappings;
 mod run;
 mod shapes;

@@ -8,7 +8,7 @@
 
 use crate::dtype::DType;
 use crate::ops::Builtin;
-use crate::plan::{Node, NodeOp, Target};
+use crate::plan::{Node, NodeOp};
 use crate::source::Span;
 
 /// One value a pipeline carries at some step: a tensor in the making.
@@ -92,16 +92,35 @@ pub struct Step {
 
 impl Step {
     /// A step about to run `callee` on `inputs` (those of every binding).
-    pub(crate) fn new(span: Span, callee: Callee, inputs: Vec<Vec<Value>>) -> Step {
-        let mut distinct = Vec::new();
-        for v in &inputs {
-            note_distinct(&mut distinct, shapes(v));
+    /// A step about to run `callee`: `first` is the first binding's values,
+    /// `all` every binding's (shape, dtype) lanes.
+    pub(crate) fn new<'n>(
+        span: Span,
+        callee: Callee,
+        first: Vec<Value>,
+        all: impl Iterator<Item = &'n [Node]>,
+    ) -> Step {
+        let mut distinct: Vec<Values> = Vec::new();
+        for lanes in all {
+            // Once full, nothing more is kept: no need to compare.
+            if distinct.len() > DISTINCT_INPUTS {
+                break;
+            }
+            let seen = distinct.iter().any(|d| {
+                d.len() == lanes.len()
+                    && d.iter()
+                        .zip(lanes)
+                        .all(|((shape, dtype), l)| *shape == l.shape && *dtype == l.dtype)
+            });
+            if !seen {
+                distinct.push(lanes.iter().map(|l| (l.shape.clone(), l.dtype)).collect());
+            }
         }
         Step {
             span,
             callee,
             ran: false,
-            inputs: inputs.into_iter().next().unwrap_or_default(),
+            inputs: first,
             outputs: Vec::new(),
             distinct,
             evaluated: Evaluated::Nothing,
@@ -171,13 +190,15 @@ fn note_distinct(distinct: &mut Vec<Values>, v: Values) {
     }
 }
 
-/// One binding of a rule's captures: the tensors it read and the targets it made.
+/// One binding of a rule's captures: the tensors it read and the targets
+/// it made, as ranges of its rule's [`CheckedRule::sources`] and
+/// [`CheckedRule::targets`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Group {
-    /// Source tensor names, in order of first use.
-    pub sources: Vec<String>,
-    /// The targets, with the span of the target pattern that named each.
-    pub targets: Vec<(Target, Span)>,
+    /// Its source tensors.
+    pub sources: std::ops::Range<usize>,
+    /// Its targets.
+    pub targets: std::ops::Range<usize>,
 }
 
 /// One rule, as checked.
@@ -187,6 +208,12 @@ pub struct CheckedRule {
     pub span: Span,
     /// Every binding, in the order of their captures.
     pub groups: Vec<Group>,
+    /// The source tensors each binding read, in order of first use: indices
+    /// into the checkpoint's tensors (and the plan's `sources`), one run per group.
+    pub sources: Vec<usize>,
+    /// The targets each binding made: indices into the plan's `targets`, one
+    /// run per group.
+    pub targets: Vec<usize>,
     /// The (shape, dtype as stored) of the first binding's sources.
     pub stored: Values,
     /// Whether every binding's sources had the same stored dtypes.
@@ -214,6 +241,18 @@ pub struct Lowered {
     pub drops: Vec<CheckedDrop>,
     /// The plan built from the rules, drops and ties.
     pub plan: crate::plan::Plan,
+}
+
+impl CheckedRule {
+    /// The source tensors of `group` (indices into the plan's `sources`).
+    pub fn sources_of(&self, group: &Group) -> &[usize] {
+        &self.sources[group.sources.clone()]
+    }
+
+    /// The targets of `group` (indices into the plan's `targets`).
+    pub fn targets_of(&self, group: &Group) -> &[usize] {
+        &self.targets[group.targets.clone()]
+    }
 }
 
 impl Lowered {

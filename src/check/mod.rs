@@ -323,6 +323,8 @@ impl Checker<'_> {
         }
 
         let mut checked_rules: Vec<CheckedRule> = Vec::new();
+        // The plan's targets: what the checked rules made, then the ties' copies.
+        let mut targets: Vec<(Target, Span)> = Vec::new();
         for (r, rule) in defs.rules.iter().enumerate() {
             let Some(compiled) = &rules[r] else { continue };
             let groups = std::mem::take(&mut per_rule[r]);
@@ -332,7 +334,10 @@ impl Checker<'_> {
                 }
                 continue;
             }
-            checked_rules.extend(self.run_rule(rule, groups, out));
+            if let Some((checked, made)) = self.run_rule(rule, groups, targets.len(), out) {
+                checked_rules.push(checked);
+                targets.extend(made);
+            }
         }
         let mut dropped = Vec::new();
         let mut checked_drops = Vec::new();
@@ -347,12 +352,6 @@ impl Checker<'_> {
             });
             dropped.extend(per_drop[d].iter().map(|&ti| self.tensors[ti].name.clone()));
         }
-        // The plan's targets: what the checked rules made, then the ties' copies.
-        let mut targets: Vec<(Target, Span)> = checked_rules
-            .iter()
-            .flat_map(|r| &r.groups)
-            .flat_map(|g| g.targets.iter().cloned())
-            .collect();
         self.ties(defs, &mut targets, out);
         self.duplicates(&targets, out);
         self.writable(&targets, out);
@@ -368,8 +367,20 @@ impl Checker<'_> {
                 example: self.tensors[unmapped[group.members[0]]].name.clone(),
             });
         }
-        let mut targets: Vec<Target> = targets.into_iter().map(|(t, _)| t).collect();
-        targets.sort_by(|a, b| a.name.cmp(&b.name));
+        // Sorted by name; the checked rules follow their targets there.
+        let mut order: Vec<usize> = (0..targets.len()).collect();
+        order.sort_by(|&a, &b| targets[a].0.name.cmp(&targets[b].0.name));
+        let mut position = vec![0; targets.len()];
+        for (new, &old) in order.iter().enumerate() {
+            position[old] = new;
+        }
+        for r in &mut checked_rules {
+            for t in &mut r.targets {
+                *t = position[*t];
+            }
+        }
+        let mut slots: Vec<Option<Target>> = targets.into_iter().map(|(t, _)| Some(t)).collect();
+        let targets: Vec<Target> = order.iter().filter_map(|&i| slots[i].take()).collect();
         dropped.sort();
         let plan = Plan {
             target_model: defs.target_model.as_ref().map(|t| t.value.clone()),
@@ -466,14 +477,16 @@ impl Checker<'_> {
         )
     }
 
-    /// Runs one rule over its bindings: its checked form, holding the
-    /// targets it makes; `None` when it failed (and said why).
+    /// Runs one rule over its bindings: its checked form and the targets it
+    /// makes, which the plan numbers from `first_target`; `None` when it
+    /// failed (and said why).
     fn run_rule(
         &self,
         rule: &Rule,
         groups: BTreeMap<Binding, Vec<Option<usize>>>,
+        first_target: usize,
         out: &mut Vec<Diagnostic>,
-    ) -> Option<CheckedRule> {
+    ) -> Option<(CheckedRule, Vec<(Target, Span)>)> {
         let mut instances = Vec::new();
         let mut stored: Option<ir::Values> = None;
         let mut uniform_dtypes = true;
@@ -527,7 +540,9 @@ impl Checker<'_> {
             Targets::Patterns(ps) => ps.len(),
             Targets::Template(_) => 1,
         };
+        let mut groups = Vec::new();
         let mut made = Vec::new();
+        let mut sources: Vec<usize> = Vec::new();
         for inst in instances {
             if inst.lanes.len() != n_targets {
                 let span = rule.pipeline.last().map(|c| c.span).unwrap_or(rule.span);
@@ -538,14 +553,14 @@ impl Checker<'_> {
                 });
                 return None;
             }
-            let mut sources: Vec<String> = Vec::new();
-            for ti in inst.lanes.iter().flat_map(|l| l.sources()) {
-                let name = &self.tensors[ti].name;
-                if !sources.contains(name) {
-                    sources.push(name.clone());
-                }
+            let (from, first) = (sources.len(), first_target + made.len());
+            for lane in &inst.lanes {
+                lane.visit_sources(&mut |ti| {
+                    if !sources[from..].contains(&ti) {
+                        sources.push(ti);
+                    }
+                });
             }
-            let mut targets = Vec::new();
             for (j, node) in inst.lanes.into_iter().enumerate() {
                 let (name, span) = match &rule.targets {
                     Targets::Patterns(ps) => match render(&ps[j], &inst.binding) {
@@ -573,17 +588,23 @@ impl Checker<'_> {
                     node,
                     rule: location.clone(),
                 };
-                targets.push((target, span));
+                made.push((target, span));
             }
-            made.push(Group { sources, targets });
+            groups.push(Group {
+                sources: from..sources.len(),
+                targets: first - first_target..made.len(),
+            });
         }
-        Some(CheckedRule {
+        let checked = CheckedRule {
             span: rule.span,
-            groups: made,
+            groups,
+            sources,
+            targets: (first_target..first_target + made.len()).collect(),
             stored: stored.unwrap_or_default(),
             uniform_dtypes,
             steps,
-        })
+        };
+        Some((checked, made))
     }
 
     fn unmatched(

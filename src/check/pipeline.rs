@@ -103,7 +103,11 @@ impl Pipelines<'_> {
         let mut step = Step::new(
             call.span,
             callee,
-            instances.iter().map(|i| self.values(i)).collect(),
+            instances
+                .first()
+                .map(|i| self.values(i))
+                .unwrap_or_default(),
+            instances.iter().map(|i| i.lanes.as_slice()),
         );
         let before = instances.first().and_then(|i| i.lanes.first()).cloned();
         let result = match resolved {
