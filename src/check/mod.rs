@@ -299,13 +299,14 @@ impl Checker<'_> {
         let mut per_rule: Vec<BTreeMap<Binding, Vec<Option<usize>>>> =
             vec![BTreeMap::new(); defs.rules.len()];
         let mut per_drop: Vec<Vec<usize>> = vec![Vec::new(); defs.drops.len()];
-        for (ti, claim) in taken.iter().enumerate() {
+        // By value: each binding moves into its group, none is copied.
+        for (ti, claim) in taken.into_iter().enumerate() {
             let Some(claim) = claim else { continue };
             match claim.who {
                 Claimant::Rule(r) => {
                     let width = rules[r].as_ref().map(|c| c.matchers.len()).unwrap_or(1);
                     let slots = per_rule[r]
-                        .entry(claim.binding.clone())
+                        .entry(claim.binding)
                         .or_insert_with(|| vec![None; width]);
                     slots[claim.pattern] = Some(ti);
                 }
@@ -369,7 +370,7 @@ impl Checker<'_> {
         }
         // Sorted by name; the checked rules follow their targets there.
         let mut order: Vec<usize> = (0..targets.len()).collect();
-        order.sort_by(|&a, &b| targets[a].0.name.cmp(&targets[b].0.name));
+        order.sort_unstable_by(|&a, &b| targets[a].0.name.cmp(&targets[b].0.name).then(a.cmp(&b)));
         let mut position = vec![0; targets.len()];
         for (new, &old) in order.iter().enumerate() {
             position[old] = new;
@@ -379,8 +380,9 @@ impl Checker<'_> {
                 *t = position[*t];
             }
         }
-        let mut slots: Vec<Option<Target>> = targets.into_iter().map(|(t, _)| Some(t)).collect();
-        let targets: Vec<Target> = order.iter().filter_map(|&i| slots[i].take()).collect();
+        // The same order: a stable sort by name, as `order` is.
+        let mut targets: Vec<Target> = targets.into_iter().map(|(t, _)| t).collect();
+        targets.sort_by(|a, b| a.name.cmp(&b.name));
         dropped.sort();
         let plan = Plan {
             target_model: defs.target_model.as_ref().map(|t| t.value.clone()),
@@ -513,15 +515,19 @@ impl Checker<'_> {
                 .flatten()
                 .map(|&ti| self.source_node(ti))
                 .collect();
-            let these: ir::Values = slots
-                .iter()
-                .flatten()
-                .map(|&ti| (self.tensors[ti].shape.clone(), self.tensors[ti].dtype))
-                .collect();
             match &stored {
-                None => stored = Some(these),
+                None => {
+                    stored = Some(
+                        slots
+                            .iter()
+                            .flatten()
+                            .map(|&ti| (self.tensors[ti].shape.clone(), self.tensors[ti].dtype))
+                            .collect(),
+                    )
+                }
                 Some(first) => {
-                    uniform_dtypes &= these.iter().map(|v| v.1).eq(first.iter().map(|v| v.1))
+                    let dtypes = slots.iter().flatten().map(|&ti| self.tensors[ti].dtype);
+                    uniform_dtypes &= dtypes.eq(first.iter().map(|v| v.1));
                 }
             }
             instances.push(Instance::new(binding, lanes));
