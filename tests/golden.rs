@@ -40,6 +40,32 @@ fn check(path: &Path) -> (wmap::check::Checked, wmap::loader::Loaded) {
     (checked, loaded)
 }
 
+/// Whether `diagnostics`, rendered without colour at width 100, equal the
+/// `.txt` beside `path` (written instead with `bless`); else the report.
+fn matches_golden(
+    path: &Path,
+    diagnostics: &[wmap::diagnostics::Diagnostic],
+    loaded: &wmap::loader::Loaded,
+    bless: bool,
+) -> Result<(), String> {
+    let style = Style {
+        color: false,
+        width: 100,
+    };
+    let report = render(diagnostics, &loaded.sources, style);
+    let golden = path.with_extension("txt");
+    if bless {
+        std::fs::write(&golden, &report).unwrap();
+        return Ok(());
+    }
+    let stored = std::fs::read_to_string(&golden).unwrap_or_default();
+    if stored == report {
+        Ok(())
+    } else {
+        Err(format!("--- {}\n{report}", golden.display()))
+    }
+}
+
 #[test]
 fn error_fixtures_render_as_stored() {
     let bless = std::env::var_os("WMAP_BLESS").is_some();
@@ -58,22 +84,8 @@ fn error_fixtures_render_as_stored() {
             "{}: expected a `{expected_code}` diagnostic, got {codes:?}",
             path.display()
         );
-        let report = render(
-            checked.diagnostics(),
-            &loaded.sources,
-            Style {
-                color: false,
-                width: 100,
-            },
-        );
-        let golden = path.with_extension("txt");
-        if bless {
-            std::fs::write(&golden, &report).unwrap();
-            continue;
-        }
-        let stored = std::fs::read_to_string(&golden).unwrap_or_default();
-        if stored != report {
-            failures.push(format!("--- {}\n{report}", golden.display()));
+        if let Err(report) = matches_golden(&path, checked.diagnostics(), &loaded, bless) {
+            failures.push(report);
         }
     }
     assert!(
@@ -111,26 +123,9 @@ fn invert_error_fixtures_render_as_stored() {
             path.display(),
             inverted.diagnostics
         );
-        let report = render(
-            &inverted.diagnostics,
-            &loaded.sources,
-            Style {
-                color: false,
-                width: 100,
-            },
-        );
-        let golden = path.with_extension("txt");
-        if bless {
-            std::fs::write(&golden, &report).unwrap();
-            continue;
+        if let Err(report) = matches_golden(&path, &inverted.diagnostics, &loaded, bless) {
+            panic!("reports differ (WMAP_BLESS=1 to update):\n{report}");
         }
-        let stored = std::fs::read_to_string(&golden).unwrap_or_default();
-        assert_eq!(
-            stored,
-            report,
-            "{} (WMAP_BLESS=1 to update)",
-            golden.display()
-        );
     }
 }
 
