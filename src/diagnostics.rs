@@ -368,6 +368,19 @@ pub enum Diagnostic {
         /// The end (exclusive), a negative one already counted from the end.
         end: i64,
     },
+    /// `index_select` of an index outside the axis.
+    IndexOutOfRange {
+        /// Where the index is written.
+        span: Span,
+        /// The value indexed, named by its first source tensor.
+        tensor: String,
+        /// The value's shape.
+        shape: ShapeText,
+        /// The axis indexed, counted from 0.
+        axis: usize,
+        /// The index as written; negative ones count from the end.
+        index: i64,
+    },
     /// `concat`/`stack` of tensors whose other axes differ.
     IncompatibleConcat {
         /// The call.
@@ -756,6 +769,17 @@ pub enum ArgProblem {
     SizesNotList,
     /// `split(sizes=[..])` with a negative size.
     NegativeSize,
+    /// A count (`times`, `before`, `after`) below zero.
+    NegativeCount {
+        /// The parameter.
+        param: &'static str,
+    },
+    /// `index_select(index=..)` given something other than a list of integers.
+    IndexNotList,
+    /// `pad(fill=..)` given something other than a number or `mean`.
+    BadFill,
+    /// `pad(fill=mean)` of an axis with no entries to average.
+    MeanOfNothing,
     /// `split` with both or neither of `parts` and `sizes`.
     PartsOrSizes,
     /// A float or a list where an integer goes.
@@ -822,6 +846,10 @@ impl ArgProblem {
             Needs { what, example } => format!("needs {what}, as in `{example}`"),
             SizesNotList => "`sizes` is a list, as in `sizes=[64, 16, 16]`".into(),
             NegativeSize => "sizes are non-negative".into(),
+            NegativeCount { param } => format!("`{param}` is non-negative"),
+            IndexNotList => "`index` is a list of integers, as in `index=[2, 0, 1]`".into(),
+            BadFill => "`fill` is a number or `mean`, as in `fill=0.0` or `fill=mean`".into(),
+            MeanOfNothing => "`fill=mean` needs at least one existing entry on the axis".into(),
             PartsOrSizes => "give exactly one of `parts` and `sizes`".into(),
             NotInteger {
                 found: Found::Float(f),
@@ -971,6 +999,18 @@ pub enum Irreversible {
         /// The number it applies.
         x: f64,
     },
+    /// An elementwise function with no exact inverse (`abs`, `sqrt`, `exp`, `log`).
+    Elementwise {
+        /// The op.
+        op: &'static str,
+    },
+    /// `index_select` that leaves out some entries of its axis.
+    EntriesLeftOut {
+        /// How many entries of the axis no index picks.
+        missing: u64,
+    },
+    /// An op applied to values of different shapes, whose inverse needs one.
+    ShapesDiffer,
 }
 
 impl fmt::Display for Irreversible {
@@ -1005,6 +1045,21 @@ impl fmt::Display for Irreversible {
             Slice => f.write_str("slice keeps part of a tensor; the rest cannot be recreated"),
             CastMixedDtypes => f.write_str("this cast applies to tensors of different dtypes"),
             CastRounds { from, to } => write!(f, "the cast from {from} to {to} rounds"),
+            Elementwise { op: "abs" } => f.write_str("`abs` discards the sign"),
+            Elementwise { op } => write!(
+                f,
+                "floating-point `{op}` rounds, and no op undoes it exactly"
+            ),
+            EntriesLeftOut { missing } => write!(
+                f,
+                "{missing} entr{} of the axis picked from {} left out, and the reverse cannot recreate {}",
+                if *missing == 1 { "y" } else { "ies" },
+                if *missing == 1 { "is" } else { "are" },
+                if *missing == 1 { "it" } else { "them" }
+            ),
+            ShapesDiffer => f.write_str(
+                "this op applies to different shapes in different matches, and the inverse needs one",
+            ),
             ArithRounds { op, x } => write!(
                 f,
                 "floating-point `{op}({x})` rounds, so undoing it is not exact"
@@ -1028,6 +1083,9 @@ impl Irreversible {
             Slice => "a reverse exists only for mappings that keep every element",
             CastMixedDtypes => "cast each dtype in a rule of its own",
             ArithRounds { .. } => "only `mul` by a power of two (or -1) has an exact inverse",
+            Elementwise { .. } => "only `neg` has an exact inverse among the elementwise ops",
+            EntriesLeftOut { .. } => "a reverse exists only when every entry is picked at least once",
+            ShapesDiffer => "split the rule so that each applies to one shape",
         };
         Some(text.into())
     }
@@ -1104,6 +1162,7 @@ impl Diagnostic {
             AxisOutOfRange { .. } => "axis_out_of_range",
             BadPermutation { .. } => "bad_permutation",
             SliceOutOfRange { .. } => "slice_out_of_range",
+            IndexOutOfRange { .. } => "index_out_of_range",
             IncompatibleConcat { .. } => "incompatible_concat",
             NonContiguousStack { .. } => "non_contiguous_stack",
             NarrowingCast { .. } => "narrowing_cast",
@@ -1241,6 +1300,9 @@ impl Diagnostic {
                 end,
                 ..
             } => format!("slice {start}..{end} is outside axis {axis} of {shape}"),
+            IndexOutOfRange {
+                shape, axis, index, ..
+            } => format!("index {index} is outside axis {axis} of {shape}"),
             IncompatibleConcat { op, axis, .. } => {
                 format!("cannot {op} along axis {axis}: the other axes differ")
             }
@@ -1425,6 +1487,11 @@ impl Diagnostic {
             AxisOutOfRange { .. } => Some("axes count from 0; negative axes count from the end".into()),
             BadPermutation { .. } => None,
             SliceOutOfRange { .. } => None,
+            IndexOutOfRange { shape, axis, .. } => Some(format!(
+                "indices run from 0 to {} (or from -{} counting from the end)",
+                shape.0[*axis].saturating_sub(1),
+                shape.0[*axis]
+            )),
             IncompatibleConcat { shapes, .. } => Some(format!(
                 "shapes: {}",
                 shapes
@@ -1559,7 +1626,8 @@ impl Diagnostic {
             | IndivisibleSplit { span, tensor, .. }
             | AxisOutOfRange { span, tensor, .. }
             | BadPermutation { span, tensor, .. }
-            | SliceOutOfRange { span, tensor, .. } => {
+            | SliceOutOfRange { span, tensor, .. }
+            | IndexOutOfRange { span, tensor, .. } => {
                 vec![primary(*span, &format!("applied to `{tensor}`"))]
             }
             IncompatibleConcat { span, .. } => vec![primary(*span, "here")],

@@ -57,6 +57,110 @@ pub enum NodeOp {
     Add(Box<Node>, f64),
     /// Multiply every element by a number (floating tensors).
     Mul(Box<Node>, f64),
+    /// A function of each element on its own (floating tensors).
+    Unary(Box<Node>, Unary),
+    /// Entries of `axis` picked by index, in the order given.
+    Gather {
+        /// The tensor read.
+        input: Box<Node>,
+        /// The axis picked along, counted from 0.
+        axis: usize,
+        /// Which entries, in output order.
+        pick: Pick,
+    },
+    /// New entries before and after the existing ones along `axis`.
+    Pad {
+        /// The tensor padded.
+        input: Box<Node>,
+        /// The axis padded, counted from 0.
+        axis: usize,
+        /// Entries added before the first.
+        before: u64,
+        /// Entries added after the last.
+        after: u64,
+        /// What the new entries hold.
+        fill: Fill,
+    },
+    /// A tensor that no source holds: every element the number, rounded
+    /// once to the node's dtype.
+    Full(f64),
+}
+
+/// An elementwise function of a [`NodeOp::Unary`] node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Unary {
+    /// `-x`.
+    Neg,
+    /// `|x|`.
+    Abs,
+    /// The square root.
+    Sqrt,
+    /// `e^x`.
+    Exp,
+    /// The natural logarithm.
+    Log,
+}
+
+impl Unary {
+    /// The op's name in mappings and plans.
+    pub fn name(self) -> &'static str {
+        match self {
+            Unary::Neg => "neg",
+            Unary::Abs => "abs",
+            Unary::Sqrt => "sqrt",
+            Unary::Exp => "exp",
+            Unary::Log => "log",
+        }
+    }
+}
+
+/// Which entries of an axis a [`NodeOp::Gather`] picks, output entry by
+/// output entry, held compactly (a repeat count never becomes a list).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Pick {
+    /// The entries at these indices.
+    Indices(Vec<u64>),
+    /// The whole axis, `times` times over: 0, 1, .., 0, 1, ...
+    Tiled {
+        /// The copies made.
+        times: u64,
+    },
+    /// Each entry `times` times in a row: 0, 0, 1, 1, ...
+    EachRepeated {
+        /// The copies of each entry.
+        times: u64,
+    },
+}
+
+impl Pick {
+    /// The input entry that output entry `j` reads, for an input axis of
+    /// `dim` entries.
+    pub fn source(&self, j: u64, dim: u64) -> u64 {
+        match self {
+            Pick::Indices(ix) => ix[j as usize],
+            Pick::Tiled { .. } => j % dim,
+            Pick::EachRepeated { times } => j / times,
+        }
+    }
+
+    /// Output entries, for an input axis of `dim` entries (None on overflow).
+    pub fn len(&self, dim: u64) -> Option<u64> {
+        match self {
+            Pick::Indices(ix) => Some(ix.len() as u64),
+            Pick::Tiled { times } | Pick::EachRepeated { times } => dim.checked_mul(*times),
+        }
+    }
+}
+
+/// What a [`NodeOp::Pad`] puts in the entries it adds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Fill {
+    /// This number, rounded once to the dtype.
+    Value(f64),
+    /// The mean of the existing entries along the axis, at each position of
+    /// the other axes: summed in f64 in index order, divided once, rounded
+    /// once to the dtype.
+    Mean,
 }
 
 impl Node {
@@ -73,13 +177,17 @@ impl Node {
     /// The node's inputs.
     pub fn children(&self) -> Vec<&Node> {
         match &self.op {
-            NodeOp::Source(_) => Vec::new(),
+            NodeOp::Source(_) | NodeOp::Full(_) => Vec::new(),
             NodeOp::Permute(n, _)
             | NodeOp::Reshape(n)
             | NodeOp::Cast(n)
             | NodeOp::Add(n, _)
-            | NodeOp::Mul(n, _) => vec![n],
-            NodeOp::Slice { input, .. } | NodeOp::Index { input, .. } => vec![input],
+            | NodeOp::Mul(n, _)
+            | NodeOp::Unary(n, _) => vec![n],
+            NodeOp::Slice { input, .. }
+            | NodeOp::Index { input, .. }
+            | NodeOp::Gather { input, .. }
+            | NodeOp::Pad { input, .. } => vec![input],
             NodeOp::Concat(ns, _) | NodeOp::Stack(ns, _) => ns.iter().collect(),
         }
     }
@@ -89,12 +197,17 @@ impl Node {
     pub fn visit_sources(&self, f: &mut impl FnMut(usize)) {
         match &self.op {
             NodeOp::Source(i) => f(*i),
+            NodeOp::Full(_) => {}
             NodeOp::Permute(n, _)
             | NodeOp::Reshape(n)
             | NodeOp::Cast(n)
             | NodeOp::Add(n, _)
-            | NodeOp::Mul(n, _) => n.visit_sources(f),
-            NodeOp::Slice { input, .. } | NodeOp::Index { input, .. } => input.visit_sources(f),
+            | NodeOp::Mul(n, _)
+            | NodeOp::Unary(n, _) => n.visit_sources(f),
+            NodeOp::Slice { input, .. }
+            | NodeOp::Index { input, .. }
+            | NodeOp::Gather { input, .. }
+            | NodeOp::Pad { input, .. } => input.visit_sources(f),
             NodeOp::Concat(ns, _) | NodeOp::Stack(ns, _) => {
                 for n in ns {
                     n.visit_sources(f);
@@ -151,6 +264,34 @@ impl Node {
             NodeOp::Cast(n) => format!("cast({}, {})", d(n), self.dtype),
             NodeOp::Add(n, x) => format!("add({}, {x})", d(n)),
             NodeOp::Mul(n, x) => format!("mul({}, {x})", d(n)),
+            NodeOp::Unary(n, u) => format!("{}({})", u.name(), d(n)),
+            NodeOp::Gather { input, axis, pick } => match pick {
+                Pick::Indices(ix) => {
+                    let ix: Vec<String> = ix.iter().map(|i| i.to_string()).collect();
+                    format!("select({}, axis={axis}, [{}])", d(input), ix.join(", "))
+                }
+                Pick::Tiled { times } => format!("repeat({}, axis={axis}, {times})", d(input)),
+                Pick::EachRepeated { times } => {
+                    format!("repeat_interleave({}, axis={axis}, {times})", d(input))
+                }
+            },
+            NodeOp::Pad {
+                input,
+                axis,
+                before,
+                after,
+                fill,
+            } => {
+                let fill = match fill {
+                    Fill::Value(x) => x.to_string(),
+                    Fill::Mean => "mean".into(),
+                };
+                format!(
+                    "pad({}, axis={axis}, before={before}, after={after}, fill={fill})",
+                    d(input)
+                )
+            }
+            NodeOp::Full(x) => format!("full({:?}, {x}, {})", self.shape, self.dtype),
         }
     }
 }

@@ -8,7 +8,7 @@
 
 use crate::dtype::DType;
 use crate::ops::Builtin;
-use crate::plan::{Node, NodeOp};
+use crate::plan::{Node, NodeOp, Pick};
 use crate::source::Span;
 
 /// One value a pipeline carries at some step: a tensor in the making.
@@ -48,6 +48,24 @@ pub enum Evaluated {
     Number(f64),
     /// The axis a `split`, `concat`, `stack` or `unstack` worked along.
     Axis(usize),
+    /// What an `index_select`, `repeat` or `repeat_interleave` picked.
+    Gather {
+        /// The axis picked along.
+        axis: usize,
+        /// The entries the axis had.
+        dim: u64,
+        /// Which entries it picked.
+        pick: Pick,
+    },
+    /// Where a `pad` added entries.
+    Pad {
+        /// The axis padded.
+        axis: usize,
+        /// The entries the axis had.
+        dim: u64,
+        /// The entries added before them.
+        before: u64,
+    },
 }
 
 impl Evaluated {
@@ -60,7 +78,26 @@ impl Evaluated {
             | NodeOp::Index { axis, .. }
             | NodeOp::Concat(_, axis)
             | NodeOp::Stack(_, axis) => Evaluated::Axis(*axis),
-            NodeOp::Source(_) | NodeOp::Reshape(_) | NodeOp::Cast(_) => Evaluated::Nothing,
+            NodeOp::Gather { input, axis, pick } => Evaluated::Gather {
+                axis: *axis,
+                dim: input.shape[*axis],
+                pick: pick.clone(),
+            },
+            NodeOp::Pad {
+                input,
+                axis,
+                before,
+                ..
+            } => Evaluated::Pad {
+                axis: *axis,
+                dim: input.shape[*axis],
+                before: *before,
+            },
+            NodeOp::Source(_)
+            | NodeOp::Reshape(_)
+            | NodeOp::Cast(_)
+            | NodeOp::Unary(..)
+            | NodeOp::Full(_) => Evaluated::Nothing,
         }
     }
 }

@@ -222,7 +222,7 @@ pub fn convert(args: &Conversion, color: bool) -> Result<Status, Error> {
     progress.finish();
     let report = result?;
     for (tensor, n) in &report.overflows {
-        eprintln!("warning: `{tensor}`: {n} element(s) out of range in a cast, `add` or `mul` (became ±inf; f8_e4m3 and float-to-integer casts saturate, NaN to an integer gives 0, integer casts wrap)");
+        eprintln!("warning: `{tensor}`: {n} element(s) out of range in a cast, `add`, `mul` or elementwise op (became ±inf or NaN; f8_e4m3 and float-to-integer casts saturate, NaN to an integer gives 0, integer casts wrap)");
     }
     if !args.quiet {
         println!(

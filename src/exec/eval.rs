@@ -5,7 +5,8 @@ use std::borrow::Cow;
 
 use super::convert;
 use super::transpose::transpose_rows;
-use crate::plan::{Node, NodeOp};
+use crate::dtype::DType;
+use crate::plan::{Fill, Node, NodeOp, Pick};
 
 /// Where source tensors' bytes come from (memory-mapped shards).
 pub trait SourceData: Sync {
@@ -63,6 +64,118 @@ pub fn eval_into(node: &Node, src: &dyn SourceData, dst: &mut [u8], notes: &mut 
         NodeOp::Mul(input, x) => {
             let data = materialize(input, src, notes);
             notes.overflows += convert::scale(node.dtype, &data, dst, convert::Arith::Mul(*x));
+        }
+        NodeOp::Unary(input, op) => {
+            let data = materialize(input, src, notes);
+            notes.overflows += convert::unary(node.dtype, &data, dst, *op);
+        }
+        NodeOp::Gather { input, axis, pick } => {
+            let data = materialize(input, src, notes);
+            gather(&data, &input.shape, *axis, pick, &node.shape, esize, dst);
+        }
+        NodeOp::Pad {
+            input,
+            axis,
+            before,
+            after,
+            fill,
+        } => {
+            let data = materialize(input, src, notes);
+            let at = Padding {
+                axis: *axis,
+                before: *before,
+                after: *after,
+            };
+            pad(&data, &input.shape, node.dtype, at, *fill, dst);
+        }
+        NodeOp::Full(x) => {
+            let one = convert::encode(node.dtype, *x);
+            for chunk in dst.chunks_exact_mut(esize) {
+                chunk.copy_from_slice(&one);
+            }
+        }
+    }
+}
+
+/// Output entry `j` of `axis` is input entry `pick.source(j)`.
+fn gather(
+    data: &[u8],
+    shape: &[u64],
+    axis: usize,
+    pick: &Pick,
+    out_shape: &[u64],
+    esize: usize,
+    dst: &mut [u8],
+) {
+    let outer: u64 = shape[..axis].iter().product();
+    let inner = shape[axis + 1..].iter().product::<u64>() as usize * esize;
+    let (dim, out_dim) = (shape[axis], out_shape[axis]);
+    let mut pos = 0;
+    for o in 0..outer as usize {
+        let plane = &data[o * dim as usize * inner..];
+        for j in 0..out_dim {
+            let from = pick.source(j, dim) as usize * inner;
+            dst[pos..pos + inner].copy_from_slice(&plane[from..from + inner]);
+            pos += inner;
+        }
+    }
+}
+
+/// Where a pad adds entries.
+#[derive(Clone, Copy)]
+struct Padding {
+    axis: usize,
+    before: u64,
+    after: u64,
+}
+
+/// The input with `before` and `after` new entries along `axis`, holding
+/// `fill`. The mean of each column is accumulated in f64 row by row, so the
+/// working memory is two rows of f64, never the tensor in f64.
+fn pad(data: &[u8], shape: &[u64], dtype: DType, at: Padding, fill: Fill, dst: &mut [u8]) {
+    let esize = dtype.size();
+    let outer: u64 = shape[..at.axis].iter().product();
+    let inner_elems = shape[at.axis + 1..].iter().product::<u64>() as usize;
+    let inner = inner_elems * esize;
+    let dim = shape[at.axis] as usize;
+    let mut pos = 0;
+    let put = |dst: &mut [u8], bytes: &[u8], pos: &mut usize| {
+        dst[*pos..*pos + bytes.len()].copy_from_slice(bytes);
+        *pos += bytes.len();
+    };
+    let value_row = match fill {
+        Fill::Value(x) => convert::encode(dtype, x).repeat(inner_elems),
+        Fill::Mean => Vec::new(),
+    };
+    let mut sums = vec![0f64; inner_elems];
+    let mut wide = vec![0u8; inner_elems * 8];
+    for o in 0..outer as usize {
+        let plane = &data[o * dim * inner..(o + 1) * dim * inner];
+        let row = match fill {
+            Fill::Value(_) => Cow::Borrowed(value_row.as_slice()),
+            Fill::Mean => {
+                sums.iter_mut().for_each(|s| *s = 0.0);
+                for r in plane.chunks_exact(inner.max(1)).take(dim) {
+                    convert::cast(dtype, DType::F64, r, &mut wide);
+                    for (s, b) in sums.iter_mut().zip(wide.chunks_exact(8)) {
+                        *s += f64::from_le_bytes(b.try_into().expect("8 bytes"));
+                    }
+                }
+                let means: Vec<u8> = sums
+                    .iter()
+                    .flat_map(|s| (s / dim as f64).to_le_bytes())
+                    .collect();
+                let mut row = vec![0u8; inner];
+                convert::cast(DType::F64, dtype, &means, &mut row);
+                Cow::Owned(row)
+            }
+        };
+        for _ in 0..at.before {
+            put(dst, &row, &mut pos);
+        }
+        put(dst, plane, &mut pos);
+        for _ in 0..at.after {
+            put(dst, &row, &mut pos);
         }
     }
 }

@@ -68,6 +68,35 @@ impl Ctx<'_> {
         }
     }
 
+    /// `lane`'s shape with axis `axis` grown to `len` entries (None when
+    /// there is no such length), or `integer_overflow` when that many
+    /// elements or bytes do not fit in 64 bits.
+    pub fn grown(
+        &self,
+        lane: &Node,
+        axis: usize,
+        len: Option<u64>,
+        out: &mut Vec<Diagnostic>,
+    ) -> Option<Vec<u64>> {
+        let mut shape = lane.shape.clone();
+        let fits = len.and_then(|l| {
+            shape[axis] = l;
+            let mut n = lane.dtype.size() as u64;
+            for d in &shape {
+                n = n.checked_mul(*d)?;
+            }
+            Some(n)
+        });
+        if fits.is_none() {
+            out.push(Diagnostic::IntegerOverflow {
+                span: self.call.span,
+                what: crate::diagnostics::Overflowed::ShapeElements,
+            });
+            return None;
+        }
+        Some(shape)
+    }
+
     /// All arguments of `permute` / `reshape`: positional integers.
     pub fn dimensions(&self, out: &mut Vec<Diagnostic>) -> Option<Vec<i64>> {
         if let Some(named) = self.call.args.iter().find_map(|a| a.name.as_ref()) {

@@ -12,8 +12,11 @@ mod args;
 mod arith;
 mod axes;
 mod cast;
+mod elementwise;
 mod experts;
 mod fused;
+mod gather;
+mod pad;
 mod reshape;
 mod slice;
 mod unsqueeze;
@@ -111,6 +114,15 @@ builtins! {
     Add => arith::ADD,
     Mul => arith::MUL,
     Unsqueeze => unsqueeze::UNSQUEEZE,
+    Neg => elementwise::NEG,
+    Abs => elementwise::ABS,
+    Sqrt => elementwise::SQRT,
+    Exp => elementwise::EXP,
+    Log => elementwise::LOG,
+    IndexSelect => gather::INDEX_SELECT,
+    Repeat => gather::REPEAT,
+    RepeatInterleave => gather::REPEAT_INTERLEAVE,
+    Pad => pad::PAD,
 }
 
 impl Builtin {
