@@ -165,6 +165,16 @@ pub enum Diagnostic {
         /// A known op name close to it, if any.
         suggestion: Option<String>,
     },
+    /// A fill (`zeros`, `ones`, `full`) in a pipeline, or a `make` rule
+    /// that starts with another op.
+    MisplacedFill {
+        /// The call.
+        span: Span,
+        /// The op called.
+        op: String,
+        /// Whether the call is in a pipeline (rather than after `make`).
+        in_pipeline: bool,
+    },
     /// An `op` definition that calls itself, directly or through others.
     RecursiveOp {
         /// The call that closes the cycle.
@@ -651,6 +661,12 @@ pub enum CaptureProblem {
         /// The number of words the target capture lists.
         to: usize,
     },
+    /// A `for` range for a capture that is bound already (by another range
+    /// or the `like` pattern).
+    RangeBoundTwice {
+        /// The capture's name.
+        name: String,
+    },
     /// `unstack(c)` where the sources already bind c.
     AlreadyBound {
         /// The op (`unstack`).
@@ -670,6 +686,10 @@ impl fmt::Display for CaptureProblem {
             TwoKinds { name } => write!(
                 f,
                 "capture `{name}` appears twice in this pattern with different kinds"
+            ),
+            RangeBoundTwice { name } => write!(
+                f,
+                "capture `{name}` is bound twice: give it one `for` range, or bind it by `like`"
             ),
             NotNonNegative {
                 capture,
@@ -776,6 +796,8 @@ pub enum ArgProblem {
     },
     /// `index_select(index=..)` given something other than a list of integers.
     IndexNotList,
+    /// `zeros(shape=..)` given something other than a list.
+    ShapeNotList,
     /// `pad(fill=..)` given something other than a number or `mean`.
     BadFill,
     /// `pad(fill=mean)` of an axis with no entries to average.
@@ -848,6 +870,7 @@ impl ArgProblem {
             NegativeSize => "sizes are non-negative".into(),
             NegativeCount { param } => format!("`{param}` is non-negative"),
             IndexNotList => "`index` is a list of integers, as in `index=[2, 0, 1]`".into(),
+            ShapeNotList => "`shape` is a list, as in `shape=[64, 16]`".into(),
             BadFill => "`fill` is a number or `mean`, as in `fill=0.0` or `fill=mean`".into(),
             MeanOfNothing => "`fill=mean` needs at least one existing entry on the axis".into(),
             PartsOrSizes => "give exactly one of `parts` and `sizes`".into(),
@@ -1141,6 +1164,7 @@ impl Diagnostic {
             InexactDivision { .. } => "inexact_division",
             DivisionByZero { .. } => "division_by_zero",
             UnknownOp { .. } => "unknown_op",
+            MisplacedFill { .. } => "misplaced_fill",
             RecursiveOp { .. } => "recursive_op",
             BadArguments { .. } => "bad_arguments",
             UnknownDtype { .. } => "unknown_dtype",
@@ -1229,6 +1253,14 @@ impl Diagnostic {
             }
             DivisionByZero { .. } => "division by zero".into(),
             UnknownOp { name, .. } => format!("unknown op `{name}`"),
+            MisplacedFill {
+                op,
+                in_pipeline: true,
+                ..
+            } => format!("`{op}` makes a tensor, so it cannot take one from a pipeline"),
+            MisplacedFill { op, .. } => {
+                format!("a `make` rule starts with `zeros`, `ones` or `full`, not `{op}`")
+            }
             RecursiveOp { chain, .. } => format!("op calls itself: {}", chain.join(" -> ")),
             BadArguments { op, problem, .. } => {
                 format!("bad arguments to `{op}`: {}", problem.text(op))
@@ -1420,6 +1452,13 @@ impl Diagnostic {
                 let names: Vec<&str> = crate::ops::Builtin::ALL.iter().map(|op| op.name()).collect();
                 Some(format!("built-in ops: {}", names.join(", ")))
             }),
+            MisplacedFill {
+                in_pipeline: true,
+                ..
+            } => Some("start a rule with it: `make zeros(shape=[64], dtype=f32) -> \"name\"`".into()),
+            MisplacedFill { .. } => {
+                Some("apply other ops after the fill: `make zeros(..) | OP -> \"name\"`".into())
+            }
             RecursiveOp { .. } => Some("an op may call other ops, but not itself".into()),
             BadArguments { .. } => None,
             UnknownDtype { suggestion, .. } => did_you_mean(suggestion).or_else(|| {
@@ -1594,6 +1633,7 @@ impl Diagnostic {
             InexactDivision { span, .. } => vec![primary(*span, "not exact")],
             DivisionByZero { span } => vec![primary(*span, "divides by zero")],
             UnknownOp { span, .. } => vec![primary(*span, "no such op")],
+            MisplacedFill { span, .. } => vec![primary(*span, "here")],
             RecursiveOp { span, .. } => vec![primary(*span, "recursive call")],
             BadArguments { span, .. } => vec![primary(*span, "here")],
             UnknownDtype { span, .. } => vec![primary(*span, "no such dtype")],

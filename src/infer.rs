@@ -619,6 +619,7 @@ fn rule(source: &Group, pipeline: Vec<OpCall>, targets: Vec<Pattern>) -> Item {
         span: nowhere(),
         optional: false,
         fallback: false,
+        reads: crate::syntax::ast::Reads::Claims,
         sources: Matcher::Patterns(vec![pattern(source)]),
         pipeline,
         targets: Targets::Patterns(targets),

@@ -32,7 +32,7 @@ use crate::source::{FileId, Span, Spanned};
 use crate::syntax::print::Document;
 use crate::syntax::{
     Arg, ArgValue, Capture, CaptureKind, Drop, Expr, ExprKind, Item, Matcher, OpCall, OpDef,
-    Pattern, PatternPart, Rule, Targets,
+    Pattern, PatternPart, Reads, Rule, Targets,
 };
 
 /// The result of inverting: the reverse mapping's text, or why not.
@@ -170,6 +170,7 @@ fn made_rule(
         span: nowhere(),
         optional: rule.optional,
         fallback: rule.fallback,
+        reads: Reads::Claims,
         sources: Matcher::Patterns(sources),
         pipeline,
         targets: Targets::Patterns(targets),
@@ -314,6 +315,10 @@ impl Inverter<'_> {
 
     /// The reverse of one rule: one or more statements.
     fn rule(&mut self, rule: &Rule, doc: &mut Document) {
+        if !matches!(rule.reads, Reads::Claims) {
+            self.dropped_again(rule, doc);
+            return;
+        }
         let lowered = self.lowered;
         let Some(checked) = lowered.rule(rule.span) else {
             doc.comment(&format!(
@@ -410,6 +415,29 @@ impl Inverter<'_> {
                     doc.item(made_rule(rule, vec![from], ops.clone(), vec![to]));
                 }
             }
+        }
+    }
+
+    /// The reverse of a `make` rule or an `also` rule: its targets hold
+    /// nothing the reverse needs (made values, or a second reading of a
+    /// tensor another rule maps back), so it drops exactly them.
+    fn dropped_again(&mut self, rule: &Rule, doc: &mut Document) {
+        let Targets::Patterns(targets) = &rule.targets else {
+            return;
+        };
+        let mut kinds: HashMap<String, CaptureKind> = HashMap::new();
+        if let Matcher::Patterns(sources) = &rule.sources {
+            for c in sources.iter().flat_map(|p| p.captures()) {
+                kinds.insert(c.name.clone(), c.kind.clone().unwrap_or(CaptureKind::Int));
+            }
+        }
+        let why = match rule.reads {
+            Reads::Makes(_) => "made from no source",
+            _ => "a second reading of a source mapped back by another rule",
+        };
+        doc.comment(&format!("{}: {why}", self.location(rule.span)));
+        for t in targets {
+            doc.item(made_drop(source_pattern(t, &kinds)));
         }
     }
 

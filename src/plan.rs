@@ -371,6 +371,18 @@ impl Plan {
         }
     }
 
+    /// How many targets the plan makes from no source (`make` rules).
+    pub fn made(&self) -> usize {
+        self.targets
+            .iter()
+            .filter(|t| {
+                let mut reads = false;
+                t.node.visit_sources(&mut |_| reads = true);
+                !reads
+            })
+            .count()
+    }
+
     /// Bytes of tensor data the plan writes.
     pub fn target_bytes(&self) -> u64 {
         self.targets.iter().map(|t| t.node.nbytes()).sum()
@@ -414,6 +426,7 @@ impl Plan {
                 "source_tensors": self.sources.len(),
                 "target_tensors": self.targets.len(),
                 "dropped_tensors": self.dropped.len(),
+                "made_tensors": self.made(),
                 "bytes": self.target_bytes(),
             },
             "targets": targets,

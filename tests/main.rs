@@ -16,6 +16,7 @@ mod hostile;
 mod infer;
 mod invert;
 mod ir;
+mod made;
 mod mappings;
 mod run;
 mod shapes;

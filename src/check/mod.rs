@@ -12,13 +12,14 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::checkpoint::{Config, Tensor};
 use crate::collapse;
-use crate::diagnostics::{Diagnostic, RegexProblem};
+use crate::diagnostics::{CaptureProblem, Diagnostic, RegexProblem};
 use crate::dtype::DType;
 use crate::loader::Loaded;
+use crate::ops::Builtin;
 use crate::plan::{Node, NodeOp, Plan, Target};
 use crate::source::{SourceMap, Span};
 use crate::suggest;
-use crate::syntax::{Matcher, Rule, Targets};
+use crate::syntax::{ForRange, Matcher, OpCall, Reads, Rule, Targets};
 
 use defs::Definitions;
 use env::Lets;
@@ -169,7 +170,8 @@ impl Checker<'_> {
         let mut claims: Vec<Vec<Claim>> = self.tensors.iter().map(|_| Vec::new()).collect();
         let mut entries: Vec<(Claimant, usize, &CompiledMatcher)> = Vec::new();
         for (i, c) in rules.iter().enumerate() {
-            if defs.rules[i].fallback {
+            // Fallbacks take what is left; `also` and `make` rules claim nothing.
+            if defs.rules[i].fallback || !matches!(defs.rules[i].reads, Reads::Claims) {
                 continue;
             }
             if let Some(c) = c {
@@ -323,6 +325,52 @@ impl Checker<'_> {
             }
         }
 
+        // `also` and `make like` rules read (the headers of) tensors that
+        // other rules claim; `make .. for` rules bind their ranges.
+        for (r, rule) in defs.rules.iter().enumerate() {
+            let Some(compiled) = &rules[r] else { continue };
+            let reads_names = match &rule.reads {
+                Reads::Claims => false,
+                Reads::Shares => true,
+                Reads::Makes(made) => made.like,
+            };
+            match &rule.reads {
+                Reads::Claims => {}
+                _ if reads_names => {
+                    let width = compiled.matchers.len();
+                    for (ti, t) in self.tensors.iter().enumerate() {
+                        for (j, m) in compiled.matchers.iter().enumerate() {
+                            if let Some(binding) = m.bind(&t.name) {
+                                let slots = per_rule[r]
+                                    .entry(binding)
+                                    .or_insert_with(|| vec![None; width]);
+                                slots[j] = Some(ti);
+                                matched_rule[r] = true;
+                            }
+                        }
+                    }
+                }
+                Reads::Shares => {}
+                Reads::Makes(made) => {
+                    matched_rule[r] = true;
+                    for binding in self.ranges(&made.ranges, Binding::new(), out) {
+                        per_rule[r].insert(binding, Vec::new());
+                    }
+                }
+            }
+            // `make .. like P .. for ..`: each match times the ranges.
+            if let Reads::Makes(made) = &rule.reads {
+                if made.like && !made.ranges.is_empty() {
+                    let matched = std::mem::take(&mut per_rule[r]);
+                    for (binding, slots) in matched {
+                        for b in self.ranges(&made.ranges, binding, out) {
+                            per_rule[r].insert(b, slots.clone());
+                        }
+                    }
+                }
+            }
+        }
+
         let mut checked_rules: Vec<CheckedRule> = Vec::new();
         // The plan's targets: what the checked rules made, then the ties' copies.
         let mut targets: Vec<(Target, Span)> = Vec::new();
@@ -458,6 +506,110 @@ impl Checker<'_> {
         Some(Compiled { matchers })
     }
 
+    /// Every binding of a `make` rule's `for` ranges (the one empty
+    /// binding without ranges), at most [`MAX_TARGETS`].
+    fn ranges(
+        &self,
+        ranges: &[ForRange],
+        base: Binding,
+        out: &mut Vec<Diagnostic>,
+    ) -> Vec<Binding> {
+        let scope = env::Scope {
+            lets: self.pipelines.lets,
+            config: self.pipelines.config,
+            params: &[],
+            shape: None,
+        };
+        let mut bindings = vec![base];
+        for range in ranges {
+            let (Some(start), Some(end)) =
+                (scope.eval(&range.start, out), scope.eval(&range.end, out))
+            else {
+                return Vec::new();
+            };
+            if bindings
+                .iter()
+                .any(|b| b.contains_key(&range.capture.value))
+            {
+                out.push(Diagnostic::BadCapture {
+                    span: range.capture.span,
+                    problem: CaptureProblem::RangeBoundTwice {
+                        name: range.capture.value.clone(),
+                    },
+                });
+                return Vec::new();
+            }
+            let count = end.saturating_sub(start).max(0) as u64;
+            let total = count.saturating_mul(bindings.len() as u64);
+            if total > MAX_TARGETS {
+                out.push(Diagnostic::LimitExceeded {
+                    span: range.span,
+                    what: crate::diagnostics::Limit::Targets,
+                    found: total,
+                    limit: MAX_TARGETS,
+                });
+                return Vec::new();
+            }
+            bindings = bindings
+                .into_iter()
+                .flat_map(|b| {
+                    (start..end.max(start)).map(move |v| {
+                        let mut b = b.clone();
+                        b.insert(range.capture.value.clone(), v.to_string());
+                        b
+                    })
+                })
+                .collect();
+        }
+        bindings
+    }
+
+    /// The tensor a `make` rule's fill makes for one binding.
+    fn made(
+        &self,
+        fill: &OpCall,
+        like: Option<Node>,
+        binding: &Binding,
+        out: &mut Vec<Diagnostic>,
+    ) -> Option<Node> {
+        let _ = binding;
+        let op = match Builtin::from_name(&fill.name.value) {
+            Some(op) if matches!(op.spec().apply, crate::ops::Apply::Makes(_)) => op,
+            Some(_) => {
+                out.push(Diagnostic::MisplacedFill {
+                    span: fill.span,
+                    op: fill.name.value.clone(),
+                    in_pipeline: false,
+                });
+                return None;
+            }
+            None => {
+                out.push(Diagnostic::UnknownOp {
+                    span: fill.name.span,
+                    name: fill.name.value.clone(),
+                    suggestion: crate::suggest::nearest(
+                        &fill.name.value,
+                        ["zeros", "ones", "full"],
+                    )
+                    .map(String::from),
+                });
+                return None;
+            }
+        };
+        let crate::ops::Apply::Makes(make) = op.spec().apply else {
+            return None;
+        };
+        let shapes: Vec<Vec<u64>> = like.iter().map(|l| l.shape.clone()).collect();
+        let scope = env::Scope {
+            lets: self.pipelines.lets,
+            config: self.pipelines.config,
+            params: &[],
+            shape: like.is_some().then_some(shapes.as_slice()),
+        };
+        let cx = self.pipelines.ctx(op, fill, &scope);
+        make(&cx, like.as_ref(), out)
+    }
+
     fn source_node(&self, ti: usize) -> Node {
         let t = &self.tensors[ti];
         let node = Node {
@@ -510,11 +662,24 @@ impl Checker<'_> {
                 });
                 continue;
             }
-            let lanes = slots
-                .iter()
-                .flatten()
-                .map(|&ti| self.source_node(ti))
-                .collect();
+            let lanes = match &rule.reads {
+                Reads::Makes(made) => {
+                    let like = slots
+                        .first()
+                        .copied()
+                        .flatten()
+                        .map(|ti| self.source_node(ti));
+                    match self.made(&made.fill, like, &binding, out) {
+                        Some(node) => vec![node],
+                        None => continue,
+                    }
+                }
+                _ => slots
+                    .iter()
+                    .flatten()
+                    .map(|&ti| self.source_node(ti))
+                    .collect(),
+            };
             match &stored {
                 None => {
                     stored = Some(

@@ -175,13 +175,21 @@ impl Pipelines<'_> {
                     .collect::<Option<Vec<Node>>>()?,
                 Apply::OneToMany(f) => f(&cx, &lanes, out)?,
                 Apply::ManyToOne(f) => vec![f(&cx, lanes, out)?],
-                Apply::AcrossBindings(_) => unreachable!("handled below"),
+                Apply::AcrossBindings(_) | Apply::Makes(_) => unreachable!("handled below"),
             };
             inst.lanes = lanes;
             Some(inst)
         };
         match op.spec().apply {
             Apply::AcrossBindings(f) => f(self, call, instances, params, out),
+            Apply::Makes(_) => {
+                out.push(Diagnostic::MisplacedFill {
+                    span: call.span,
+                    op: call.name.value.clone(),
+                    in_pipeline: true,
+                });
+                None
+            }
             _ => instances.into_iter().map(|inst| each(inst, out)).collect(),
         }
     }

@@ -14,6 +14,20 @@ pub fn run(args: &Args, color: bool) -> Result<Status, Error> {
     check(&args.source, color, true)
 }
 
+/// ` (2 made, 3 dropped)`, or what of it is not zero.
+fn counted(made: usize, dropped: usize) -> String {
+    let parts: Vec<String> = [(made, "made"), (dropped, "dropped")]
+        .into_iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!("{n} {what}"))
+        .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", parts.join(", "))
+    }
+}
+
 /// Checks and reports; `exiting` says the process ends right after, so the
 /// inputs need not be freed (`wmap watch` checks again and again, and frees them).
 pub fn check(source: &SourceArgs, color: bool, exiting: bool) -> Result<Status, Error> {
@@ -28,11 +42,7 @@ pub fn check(source: &SourceArgs, color: bool, exiting: bool) -> Result<Status, 
                 plan.rules,
                 n_sources,
                 plan.targets.len(),
-                if plan.dropped.is_empty() {
-                    String::new()
-                } else {
-                    format!(" ({} dropped)", plan.dropped.len())
-                },
+                counted(plan.made(), plan.dropped.len()),
                 human_bytes(plan.target_bytes())
             );
             Status::Ok

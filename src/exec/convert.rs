@@ -447,12 +447,11 @@ pub fn scale(dtype: DType, input: &[u8], out: &mut [u8], op: Arith) -> u64 {
 
 /// An elementwise function on a floating buffer, as torch's CPU kernels
 /// compute it: in f64 for f64; otherwise the element is widened to f32, the
-/// function computed, and the result rounded once to the dtype. `neg`, `abs`
-/// and `sqrt` are exact (IEEE square root is correctly rounded), so they
-/// match torch bit for bit. `exp` and `log` are computed in f64 and rounded
-/// to f32, which is the correctly rounded f32 result in all but the rarest
-/// cases; torch's vectorised kernels (Sleef, within 1 ulp) can differ from it
-/// in the last bit of f32. Returns the number of finite elements that became
+/// function computed, and the result rounded once to the dtype (bit for bit
+/// torch's results for every f16 and bf16 value). In f32, `sqrt` is IEEE's
+/// correctly rounded one and `exp` and `log` are computed in f64 and rounded;
+/// torch's vectorised kernels (Sleef, within 1 ulp) can differ from them in
+/// the last bit. Returns the number of finite elements that became
 /// ±inf or NaN (`exp` overflowing, `log` of 0 or a negative, `sqrt` of a
 /// negative).
 pub fn unary(dtype: DType, input: &[u8], out: &mut [u8], op: Unary) -> u64 {

@@ -14,6 +14,7 @@ mod axes;
 mod cast;
 mod elementwise;
 mod experts;
+mod fill;
 mod fused;
 mod gather;
 mod pad;
@@ -44,6 +45,9 @@ pub(crate) enum Apply {
     ManyToOne(fn(&Ctx, Vec<Node>, &mut Out) -> Option<Node>),
     /// Values regrouped across bindings (`stack`, `unstack`).
     AcrossBindings(Regroup),
+    /// No value in: the tensor a `make` rule makes, given the `like`
+    /// tensor's node if the rule has one (its shape and dtype, not its data).
+    Makes(fn(&Ctx, Option<&Node>, &mut Out) -> Option<Node>),
 }
 
 /// The rule of an op that regroups values across bindings: given every
@@ -123,6 +127,9 @@ builtins! {
     Repeat => gather::REPEAT,
     RepeatInterleave => gather::REPEAT_INTERLEAVE,
     Pad => pad::PAD,
+    Zeros => fill::ZEROS,
+    Ones => fill::ONES,
+    Full => fill::FULL,
 }
 
 impl Builtin {

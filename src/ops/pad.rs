@@ -81,38 +81,51 @@ fn fill(cx: &Ctx, slot: Option<&ArgValue>, lane: &Node, out: &mut Vec<Diagnostic
             }
             return Some(Fill::Mean);
         }
-        Some(ArgValue::Float(f)) => f.value,
-        Some(ArgValue::List(l)) => {
-            let _ = l;
+        Some(ArgValue::List(_)) => {
             out.push(cx.bad(ArgProblem::BadFill));
             return None;
         }
-        Some(v) => cx.int(v, out)? as f64,
+        Some(v) => v,
     };
-    let span = slot.map(|s| s.span()).unwrap_or(cx.call.span);
-    if lane.dtype.is_float() {
-        // Held as `add` holds its number: rounded once to the dtype.
-        if let Some((held, becomes)) = scalar_misfit(lane.dtype, Arith::Add(x)) {
+    Some(Fill::Value(number_for(cx, x, lane.dtype, out)?))
+}
+
+/// A number (a decimal or an integer expression) that fills a `dtype`
+/// tensor: rounded once to a float dtype as `add` holds its number, or an
+/// integer that the integer dtype holds exactly.
+pub(crate) fn number_for(
+    cx: &Ctx,
+    value: &ArgValue,
+    dtype: crate::dtype::DType,
+    out: &mut Vec<Diagnostic>,
+) -> Option<f64> {
+    let x = match value {
+        ArgValue::Float(f) => f.value,
+        other => cx.int(other, out)? as f64,
+    };
+    let span = value.span();
+    if dtype.is_float() {
+        if let Some((held, becomes)) = scalar_misfit(dtype, Arith::Add(x)) {
             out.push(Diagnostic::NumberOutOfRange {
                 span,
                 text: number_text(x),
                 dtype: held,
                 becomes,
-                op: Some(PAD.name.into()),
+                op: Some(cx.op.name().into()),
             });
             return None;
         }
-    } else if x.fract() != 0.0 || !fits_int(lane.dtype, x) {
+    } else if x.fract() != 0.0 || !fits_int(dtype, x) {
         out.push(Diagnostic::NumberOutOfRange {
             span,
             text: number_text(x),
-            dtype: lane.dtype,
+            dtype,
             becomes: "not held exactly".into(),
-            op: Some(PAD.name.into()),
+            op: Some(cx.op.name().into()),
         });
         return None;
     }
-    Some(Fill::Value(x))
+    Some(x)
 }
 
 /// Whether the integer `x` is a value of the integer (or bool) dtype.

@@ -118,12 +118,52 @@ pub struct Rule {
     pub optional: bool,
     /// `fallback`: applies only to tensors no other rule or drop claims.
     pub fallback: bool,
-    /// The source tensors the rule reads.
+    /// How the rule comes by its first values: it claims its sources, reads
+    /// them (`also`), or makes tensors (`make`).
+    pub reads: Reads,
+    /// The source tensors the rule reads; for `make`, its `like` pattern,
+    /// if any.
     pub sources: Matcher,
     /// The ops applied, in order; empty for a plain rename.
     pub pipeline: Vec<OpCall>,
     /// The names of the results.
     pub targets: Targets,
+}
+
+/// How a rule comes by the values its pipeline starts with.
+#[derive(Debug, Clone)]
+pub enum Reads {
+    /// Its sources, which no other rule may claim.
+    Claims,
+    /// `also`: its sources, which another rule claims.
+    Shares,
+    /// `make`: tensors that no source holds.
+    Makes(Box<Made>),
+}
+
+/// What a `make` rule makes: `zeros(shape=[n], dtype=f32)`, bound by `like`
+/// (its pattern is the rule's sources) or `for` ranges.
+#[derive(Debug, Clone)]
+pub struct Made {
+    /// `zeros(..)`, `ones(..)` or `full(x, ..)`.
+    pub fill: OpCall,
+    /// Whether the rule has a `like` pattern.
+    pub like: bool,
+    /// `for i in 0..n`: integer captures and their ranges.
+    pub ranges: Vec<ForRange>,
+}
+
+/// `i in START..END` of a `for` clause.
+#[derive(Debug, Clone)]
+pub struct ForRange {
+    /// The whole range.
+    pub span: Span,
+    /// The capture it binds.
+    pub capture: Spanned<String>,
+    /// The first value.
+    pub start: Expr,
+    /// One past the last value.
+    pub end: Expr,
 }
 
 /// `drop ...`

@@ -280,7 +280,7 @@ fn arrow_of(line: &Line) -> Option<usize> {
 
 fn render(stmt: Pair<Rule>) -> Body {
     match stmt.as_rule() {
-        Rule::rule | Rule::fallback_rule | Rule::regex_rule => render_rule(stmt),
+        Rule::rule | Rule::fallback_rule | Rule::regex_rule | Rule::make_rule => render_rule(stmt),
         Rule::op_def => render_op_def(stmt),
         _ => Body::OneLine {
             text: render_simple(stmt),
@@ -319,21 +319,48 @@ fn render_simple(stmt: Pair<Rule>) -> String {
     }
 }
 
-/// `[optional] [fallback|regex] SOURCES [| op]* -> TARGETS`.
+/// `[optional] [fallback|regex|also] SOURCES [| op]* -> TARGETS`, and
+/// `[optional] make FILL [like P] [| op]* -> TARGETS [for ..]`.
 fn render_rule(stmt: Pair<Rule>) -> Body {
     let mut head: Vec<String> = Vec::new();
     let mut ops: Vec<String> = Vec::new();
     let mut target = String::new();
     let mut seen_sources = false;
+    let mut fill_seen = stmt.as_rule() != Rule::make_rule;
     for p in stmt.into_inner() {
         match p.as_rule() {
-            Rule::optional | Rule::kw_fallback => head.push(p.as_str().to_string()),
+            Rule::optional | Rule::kw_fallback | Rule::also | Rule::kw_make => {
+                head.push(p.as_str().to_string())
+            }
+            Rule::op_call if !fill_seen => {
+                fill_seen = true;
+                head.push(render_any(p));
+            }
             Rule::op_call => ops.push(render_any(p)),
+            Rule::like_clause => {
+                let pattern = p.into_inner().last().map(render_any).unwrap_or_default();
+                head.push(format!("like {pattern}"));
+            }
             Rule::sources | Rule::regex_source if !seen_sources => {
                 seen_sources = true;
                 head.push(render_any(p));
             }
-            _ => target = render_any(p),
+            Rule::for_clause => {
+                let ranges: Vec<String> = p
+                    .into_inner()
+                    .filter(|r| r.as_rule() == Rule::for_range)
+                    .map(|r| {
+                        let parts: Vec<String> = r
+                            .into_inner()
+                            .filter(|x| x.as_rule() != Rule::kw_in)
+                            .map(render_any)
+                            .collect();
+                        format!("{} in {}..{}", parts[0], parts[1], parts[2])
+                    })
+                    .collect();
+                target.push_str(&format!(" for {}", ranges.join(", ")));
+            }
+            _ => target = render_any(p) + &target,
         }
     }
     let left = head.join(" ");

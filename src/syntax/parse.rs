@@ -70,6 +70,7 @@ fn is_statement(pair: &Pair<Rule>) -> bool {
             | Rule::fallback_rule
             | Rule::regex_rule
             | Rule::rule
+            | Rule::make_rule
     )
 }
 
@@ -162,8 +163,51 @@ impl Builder {
                     matcher,
                 })
             }
+            Rule::make_rule => {
+                let fill = self.op_call(next());
+                let mut sources = Matcher::Patterns(Vec::new());
+                let mut like = false;
+                let mut pipeline = Vec::new();
+                let mut targets = None;
+                let mut ranges = Vec::new();
+                for p in it {
+                    match p.as_rule() {
+                        Rule::like_clause => {
+                            let pattern = p
+                                .into_inner()
+                                .find(|p| p.as_rule() == Rule::pattern)
+                                .expect("grammar guarantees the pattern");
+                            sources = Matcher::Patterns(vec![self.pattern(pattern)]);
+                            like = true;
+                        }
+                        Rule::op_call => pipeline.push(self.op_call(p)),
+                        Rule::targets => targets = Some(Targets::Patterns(self.patterns(p))),
+                        Rule::for_clause => {
+                            for r in p.into_inner().filter(|p| p.as_rule() == Rule::for_range) {
+                                ranges.push(self.for_range(r));
+                            }
+                        }
+                        other => unreachable!("unexpected {other:?} in a make rule"),
+                    }
+                }
+                Item::Rule(Rule_ {
+                    span,
+                    optional,
+                    fallback: false,
+                    reads: Reads::Makes(Box::new(Made { fill, like, ranges })),
+                    sources,
+                    pipeline,
+                    targets: targets.expect("grammar guarantees targets"),
+                })
+            }
             Rule::fallback_rule | Rule::regex_rule | Rule::rule => {
-                let sources = self.matcher(next());
+                let mut first = next();
+                let mut reads = Reads::Claims;
+                if first.as_rule() == Rule::also {
+                    reads = Reads::Shares;
+                    first = next();
+                }
+                let sources = self.matcher(first);
                 let mut pipeline = Vec::new();
                 let mut targets = None;
                 for p in it {
@@ -178,12 +222,27 @@ impl Builder {
                     span,
                     optional,
                     fallback: kind == Rule::fallback_rule,
+                    reads,
                     sources,
                     pipeline,
                     targets: targets.expect("grammar guarantees targets"),
                 })
             }
             other => unreachable!("not a statement: {other:?}"),
+        }
+    }
+
+    fn for_range(&mut self, pair: Pair<Rule>) -> ForRange {
+        let span = self.span(&pair);
+        let mut inner = pair.into_inner().filter(|p| p.as_rule() != Rule::kw_in);
+        let capture = self.spanned_str(&inner.next().expect("grammar guarantees the capture"));
+        let start = self.expr(inner.next().expect("grammar guarantees the start"));
+        let end = self.expr(inner.next().expect("grammar guarantees the end"));
+        ForRange {
+            span,
+            capture,
+            start,
+            end,
         }
     }
 
@@ -449,6 +508,7 @@ fn is_keyword(r: Rule) -> bool {
             | Rule::kw_drop
             | Rule::kw_fallback
             | Rule::kw_regex
+            | Rule::kw_make
     )
 }
 
@@ -628,7 +688,13 @@ fn describe_rule(r: Rule) -> Option<&'static str> {
         | Rule::drop_decl
         | Rule::fallback_rule
         | Rule::regex_rule
+        | Rule::make_rule
         | Rule::rule => "a statement",
+        Rule::also => "`also`",
+        Rule::kw_make => "`make`",
+        Rule::like_clause | Rule::kw_like => "`like \"pattern\"`",
+        Rule::for_clause | Rule::kw_for => "`for i in 0..n`",
+        Rule::for_range | Rule::kw_in => "`i in 0..n`",
         Rule::optional => "`optional`",
         Rule::sources | Rule::targets | Rule::pattern | Rule::pattern_list => {
             "a quoted tensor name pattern"

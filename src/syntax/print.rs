@@ -123,11 +123,41 @@ pub fn op_def(o: &OpDef) -> String {
 
 /// `SOURCES | calls -> TARGETS`, with its `optional` or `fallback`.
 pub fn rule(r: &Rule) -> String {
-    let prefix = match (r.optional, r.fallback) {
+    let mut prefix = match (r.optional, r.fallback) {
         (_, true) => "fallback ",
         (true, false) => "optional ",
         _ => "",
-    };
+    }
+    .to_string();
+    let mut source = matcher(&r.sources);
+    let mut ranges = String::new();
+    match &r.reads {
+        Reads::Claims => {}
+        Reads::Shares => prefix.push_str("also "),
+        Reads::Makes(made) => {
+            prefix.push_str("make ");
+            source = if made.like {
+                format!("{} like {source}", call(&made.fill))
+            } else {
+                call(&made.fill)
+            };
+            if !made.ranges.is_empty() {
+                let list: Vec<String> = made
+                    .ranges
+                    .iter()
+                    .map(|x| {
+                        format!(
+                            "{} in {}..{}",
+                            x.capture.value,
+                            expr(&x.start),
+                            expr(&x.end)
+                        )
+                    })
+                    .collect();
+                ranges = format!(" for {}", list.join(", "));
+            }
+        }
+    }
     let pipeline: String = r
         .pipeline
         .iter()
@@ -137,7 +167,7 @@ pub fn rule(r: &Rule) -> String {
         Targets::Patterns(ps) => patterns(ps),
         Targets::Template(t) => quote(&t.value),
     };
-    format!("{prefix}{}{pipeline} -> {targets}", matcher(&r.sources))
+    format!("{prefix}{source}{pipeline} -> {targets}{ranges}")
 }
 
 fn matcher(m: &Matcher) -> String {

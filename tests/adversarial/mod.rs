@@ -11,6 +11,8 @@ mod support;
 mod checker;
 /// Destinations: what `--force`, `watch`, `-o` and temporary files may touch.
 mod destinations;
+/// Elementwise ops, gathers and the mean of `pad` against torch.
+mod elementwise;
 /// Generated text: `infer`, `invert` and `fmt` output, names from strangers.
 mod generated;
 /// Inputs: file kinds, FIFOs, devices, sources changed or truncated mid-run, signals.

@@ -5,6 +5,61 @@ pub use crate::common::wmap;
 
 pub use crate::common::case::says;
 
+/// A safetensors fixture read once into `cell` and parsed on each call.
+pub fn fixture_in(
+    cell: &'static std::sync::OnceLock<Vec<u8>>,
+    path: &str,
+) -> safetensors::SafeTensors<'static> {
+    let bytes = cell.get_or_init(|| std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}")));
+    safetensors::SafeTensors::deserialize(bytes).expect("a safetensors file")
+}
+
+/// Tensor `name` of a fixture, as bytes.
+pub fn tensor_of(st: safetensors::SafeTensors<'static>, name: &str) -> &'static [u8] {
+    st.tensor(name)
+        .unwrap_or_else(|_| panic!("fixture tensor {name}"))
+        .data()
+}
+
+/// Runs `wmap run` with `rules` on the fixture at `path` (`st`), dropping
+/// every tensor other than `inputs`; returns the written tensors by name and
+/// wmap's stderr.
+pub fn run_on_fixture(
+    path: &str,
+    st: &safetensors::SafeTensors<'static>,
+    rules: &str,
+    inputs: &[&str],
+) -> (std::collections::HashMap<String, Vec<u8>>, String) {
+    let others: Vec<String> = st
+        .names()
+        .into_iter()
+        .filter(|n| !inputs.contains(n))
+        .map(|n| format!("\"{n}\""))
+        .collect();
+    let text = format!("{rules}drop [{}]\n", others.join(", "));
+    let dir = tempfile::tempdir().unwrap();
+    let mapping = dir.path().join("m.wmap");
+    std::fs::write(&mapping, text).unwrap();
+    let dst = dir.path().join("out.safetensors");
+    let output = wmap()
+        .args(["run", "--quiet"])
+        .arg(&mapping)
+        .arg(path)
+        .arg(&dst)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    assert!(output.status.success(), "wmap run failed: {stderr}");
+    let bytes = std::fs::read(&dst).unwrap();
+    let out = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let tensors = out
+        .names()
+        .into_iter()
+        .map(|n| (n.to_string(), out.tensor(n).unwrap().data().to_vec()))
+        .collect();
+    (tensors, stderr)
+}
+
 /// Every path under `dir`, relative to it, sorted: what a case compares before
 /// and after to show that nothing was added, removed or left behind.
 pub fn listing(dir: &std::path::Path) -> Vec<String> {

@@ -30,16 +30,12 @@ const FIXTURE: &str = "tests/fixtures/exec/values.safetensors";
 
 fn fixture() -> SafeTensors<'static> {
     static BYTES: OnceLock<Vec<u8>> = OnceLock::new();
-    let bytes = BYTES.get_or_init(|| std::fs::read(FIXTURE).expect("the values fixture"));
-    SafeTensors::deserialize(bytes).expect("a safetensors file")
+    fixture_in(&BYTES, FIXTURE)
 }
 
 /// torch's tensor `name` from the fixture, as bytes.
 fn torch(name: &str) -> &'static [u8] {
-    fixture()
-        .tensor(name)
-        .unwrap_or_else(|_| panic!("fixture tensor {name}"))
-        .data()
+    tensor_of(fixture(), name)
 }
 
 fn size(dtype: &str) -> usize {
@@ -133,34 +129,8 @@ fn run(cases: &[(&str, String)]) -> (HashMap<String, Vec<u8>>, String) {
     for (table, ops) in cases {
         rules += &format!("\"in.{table}\" | {ops} -> \"{table}\"\n");
     }
-    let others: Vec<String> = fixture()
-        .names()
-        .into_iter()
-        .filter(|n| !used.iter().any(|u| u == n))
-        .map(|n| format!("\"{n}\""))
-        .collect();
-    rules += &format!("drop [{}]\n", others.join(", "));
-    let dir = tempfile::tempdir().unwrap();
-    let mapping = dir.path().join("values.wmap");
-    std::fs::write(&mapping, rules).unwrap();
-    let dst = dir.path().join("out.safetensors");
-    let output = wmap()
-        .args(["run", "--quiet"])
-        .arg(&mapping)
-        .arg(FIXTURE)
-        .arg(&dst)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
-    assert!(output.status.success(), "wmap run failed: {stderr}");
-    let bytes = std::fs::read(&dst).unwrap();
-    let st = SafeTensors::deserialize(&bytes).unwrap();
-    let out = st
-        .names()
-        .into_iter()
-        .map(|n| (n.to_string(), st.tensor(n).unwrap().data().to_vec()))
-        .collect();
-    (out, stderr)
+    let inputs: Vec<&str> = used.iter().map(String::as_str).collect();
+    run_on_fixture(FIXTURE, &fixture(), &rules, &inputs)
 }
 
 /// Casts every listed table to `to` through the CLI and compares each with
