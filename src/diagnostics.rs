@@ -165,6 +165,15 @@ pub enum Diagnostic {
         /// A known op name close to it, if any.
         suggestion: Option<String>,
     },
+    /// A `write` of a file name that is not a plain `.json` name.
+    InvalidFileName {
+        /// The name as written.
+        span: Span,
+        /// The name.
+        name: String,
+        /// What a name must be.
+        why: &'static str,
+    },
     /// A fill (`zeros`, `ones`, `full`) in a pipeline, or a `make` rule
     /// that starts with another op.
     MisplacedFill {
@@ -1165,6 +1174,7 @@ impl Diagnostic {
             DivisionByZero { .. } => "division_by_zero",
             UnknownOp { .. } => "unknown_op",
             MisplacedFill { .. } => "misplaced_fill",
+            InvalidFileName { .. } => "invalid_file_name",
             RecursiveOp { .. } => "recursive_op",
             BadArguments { .. } => "bad_arguments",
             UnknownDtype { .. } => "unknown_dtype",
@@ -1253,6 +1263,7 @@ impl Diagnostic {
             }
             DivisionByZero { .. } => "division by zero".into(),
             UnknownOp { name, .. } => format!("unknown op `{name}`"),
+            InvalidFileName { name, .. } => format!("`write` cannot make a file named `{name}`"),
             MisplacedFill {
                 op,
                 in_pipeline: true,
@@ -1452,6 +1463,7 @@ impl Diagnostic {
                 let names: Vec<&str> = crate::ops::Builtin::ALL.iter().map(|op| op.name()).collect();
                 Some(format!("built-in ops: {}", names.join(", ")))
             }),
+            InvalidFileName { why, .. } => Some(format!("it must be {why}")),
             MisplacedFill {
                 in_pipeline: true,
                 ..
@@ -1634,6 +1646,7 @@ impl Diagnostic {
             DivisionByZero { span } => vec![primary(*span, "divides by zero")],
             UnknownOp { span, .. } => vec![primary(*span, "no such op")],
             MisplacedFill { span, .. } => vec![primary(*span, "here")],
+            InvalidFileName { span, .. } => vec![primary(*span, "this name")],
             RecursiveOp { span, .. } => vec![primary(*span, "recursive call")],
             BadArguments { span, .. } => vec![primary(*span, "here")],
             UnknownDtype { span, .. } => vec![primary(*span, "no such dtype")],

@@ -239,6 +239,19 @@ pub enum Usage {
     Set(String),
     /// A `--set` key that is empty or has an empty part.
     SetKey(String),
+    /// A mapping that `write`s files, run into a single-file destination.
+    FilesNeedFolder {
+        /// The files the mapping writes.
+        files: Vec<String>,
+    },
+    /// A source config.json of another model type than the mapping's
+    /// `target`, which a run would copy into the output as it is.
+    ForeignConfig {
+        /// The source config's `model_type`.
+        found: String,
+        /// The mapping's `target`.
+        target: String,
+    },
     /// `--verify` with a mapping that declares no `target`.
     VerifyNeedsTarget {
         /// The mapping.
@@ -274,6 +287,17 @@ impl std::fmt::Display for Usage {
             Hint(h) => write!(f, "--hint expects FROM=TO, got `{h}`"),
             Set(a) => write!(f, "--set expects NAME=VALUE, got `{a}`"),
             SetKey(k) => write!(f, "--set: bad key `{k}`"),
+            FilesNeedFolder { files } => write!(
+                f,
+                "the mapping writes {}, which a single .safetensors destination has no place for: give a folder",
+                files.join(", ")
+            ),
+            ForeignConfig { found, target } => write!(
+                f,
+                "the source's config.json is for `model_type: {found}`, and this mapping's target is `{target}`: \
+                 copied as it is, it would describe the wrong model; write the output's config with \
+                 `write \"config.json\" from config {{ model_type = \"..\" }}`, or pass --no-extras"
+            ),
             VerifyNeedsTarget { mapping } => write!(
                 f,
                 "--verify needs a `target gpt2|bert|llama` declaration in {mapping}"

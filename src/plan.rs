@@ -320,6 +320,17 @@ pub struct Plan {
     pub dropped: Vec<String>,
     /// Number of rules, drops, ties and global casts in the mapping.
     pub rules: usize,
+    /// The JSON files the mapping writes (`write`), in its order.
+    pub files: Vec<OutputFile>,
+}
+
+/// A JSON file of the output that a `write` statement makes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutputFile {
+    /// Its name in the output folder.
+    pub name: String,
+    /// Its content.
+    pub value: serde_json::Value,
 }
 
 /// How a plan's targets meet the tensors it should write.

@@ -119,6 +119,11 @@ fn item(i: &Item) -> String {
             if r.fallback {
                 s += "fallback ";
             }
+            match &r.reads {
+                wmap::syntax::Reads::Claims => {}
+                wmap::syntax::Reads::Shares => s += "also ",
+                wmap::syntax::Reads::Makes(m) => s += &format!("make {} like ", call(&m.fill)),
+            }
             s += &matcher(&r.sources);
             for c in &r.pipeline {
                 s += " | ";
@@ -137,6 +142,16 @@ fn item(i: &Item) -> String {
             matcher(&d.matcher)
         ),
         Item::Tie(t) => format!("(tie {} {})", pattern(&t.copy), pattern(&t.original)),
+        Item::Write(w) => format!(
+            "(write {}{} {})",
+            w.file.value,
+            if w.from_config { " from config" } else { "" },
+            w.entries
+                .iter()
+                .map(|e| format!("{}={}", e.key.value, wmap::syntax::print::json(&e.value)))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
     }
 }
 

@@ -183,7 +183,7 @@ fn reverses_read_as_their_authors_would_write_them() {
     assert!(llama.contains("| linear_from_burn"), "{llama}");
     assert!(!llama.contains("conv1d"), "{llama}");
     assert!(
-        llama.contains("optional \"layers.{i}.attention.w{p:q|k|v}.bias\""),
+        llama.contains("optional \"layers.{i}.attention.w{p:q|k|v|o}.bias\""),
         "{llama}"
     );
 

@@ -183,7 +183,7 @@ fn a_shared_source_needs_a_claim_and_an_unmarked_one_is_ambiguous() {
 #[test]
 fn bad_make_rules_are_reported_before_anything_is_written() {
     let tensors: &[(&str, DType, &[u64])] = &[("a", DType::F32, &[4])];
-    for (rule, code) in [
+    crate::common::case::each_refused(&[
         ("make zeros(shape=[4]) -> \"z\"", "wmap::bad_arguments"),
         ("make zeros(dtype=f32) -> \"z\"", "wmap::bad_arguments"),
         (
@@ -236,15 +236,7 @@ fn bad_make_rules_are_reported_before_anything_is_written() {
             "make zeros(shape=[1], dtype=f32) -> \"a\"",
             "wmap::duplicate_target",
         ),
-    ] {
-        let case = Case::new()
-            .mapping(&format!("\"a\" -> \"a\"\n{rule}\n"))
-            .checkpoint("src.safetensors", tensors);
-        case.run(["run", "m.wmap", "src.safetensors", "out"])
-            .exits(1)
-            .says(code)
-            .changes_nothing();
-    }
+    ]);
     // Optional: a `like` that matches nothing is fine, and an empty range makes nothing.
     let case = Case::new()
         .mapping("\"a\" -> \"a\"\noptional make zeros like \"nothing\" -> \"z\"\nmake ones(shape=[1], dtype=f32) -> \"z.{i}\" for i in 3..3\n")

@@ -7,6 +7,7 @@ mod common;
 
 mod adversarial;
 mod cli;
+mod configs;
 mod diff;
 mod docs;
 mod fmt;

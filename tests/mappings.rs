@@ -290,6 +290,17 @@ enum Source {
 /// under tests/fixtures/models, if the source has no config.json of its own).
 /// A mapping may be listed more than once; every file must be listed.
 const SHIPPED: &[(&str, Source, Option<&str>)] = &[
+    ("mappings/phi3/to-llama.wmap", Source::Fixture("phi3"), None),
+    (
+        "mappings/qwen2/to-llama.wmap",
+        Source::Fixture("qwen2"),
+        None,
+    ),
+    (
+        "mappings/llama/hf-to-burn.wmap",
+        Source::Output("mappings/phi3/to-llama.wmap", "phi3"),
+        None,
+    ),
     (
         "mappings/gpt2/hf-to-burn.wmap",
         Source::Fixture("gpt2"),

@@ -12,7 +12,7 @@ use crate::source::{FileId, Span, Spanned};
 use crate::suggest;
 use crate::syntax::{
     ArgValue, Drop, Expr, ExprKind, GlobalCast, Item, LetDef, Module, OpCall, OpDef, Rule, Tie,
-    WordsDef,
+    WordsDef, WriteDef,
 };
 
 /// Burn models that `target` may name.
@@ -28,6 +28,27 @@ pub struct Definitions<'a> {
     pub drops: Vec<&'a Drop>,
     pub ties: Vec<&'a Tie>,
     pub words: HashMap<String, &'a WordsDef>,
+    pub writes: Vec<&'a WriteDef>,
+}
+
+/// Why `name` cannot be a file a `write` makes: it must be a plain `.json`
+/// file name in the output folder, and not one wmap writes itself.
+fn bad_file_name(name: &str) -> Option<&'static str> {
+    let plain = !name.is_empty()
+        && name.len() <= 128
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if !plain {
+        Some("a file name of letters, digits, `.`, `_` and `-`, not starting with `.`")
+    } else if !name.ends_with(".json") {
+        Some("a `.json` file")
+    } else if name.ends_with(".safetensors.index.json") {
+        Some("not the shard index, which wmap writes itself")
+    } else {
+        None
+    }
 }
 
 /// Adds a named definition, or reports it as a duplicate of the first one.
@@ -63,6 +84,7 @@ impl<'a> Definitions<'a> {
             drops: Vec::new(),
             ties: Vec::new(),
             words: HashMap::new(),
+            writes: Vec::new(),
         };
         let mut let_spans: HashMap<&str, Span> = HashMap::new();
         for (_, module) in modules {
@@ -119,6 +141,26 @@ impl<'a> Definitions<'a> {
                     Item::Rule(r) => defs.rules.push(r),
                     Item::Drop(d) => defs.drops.push(d),
                     Item::Tie(t) => defs.ties.push(t),
+                    Item::Write(w) => {
+                        if let Some(why) = bad_file_name(&w.file.value) {
+                            out.push(Diagnostic::InvalidFileName {
+                                span: w.file.span,
+                                name: w.file.value.clone(),
+                                why,
+                            });
+                        } else if let Some(prev) =
+                            defs.writes.iter().find(|p| p.file.value == w.file.value)
+                        {
+                            out.push(Diagnostic::DuplicateDefinition {
+                                span: w.file.span,
+                                previous: prev.file.span,
+                                what: "write",
+                                name: w.file.value.clone(),
+                            });
+                        } else {
+                            defs.writes.push(w);
+                        }
+                    }
                 }
             }
         }

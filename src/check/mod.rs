@@ -16,10 +16,10 @@ use crate::diagnostics::{CaptureProblem, Diagnostic, RegexProblem};
 use crate::dtype::DType;
 use crate::loader::Loaded;
 use crate::ops::Builtin;
-use crate::plan::{Node, NodeOp, Plan, Target};
+use crate::plan::{Node, NodeOp, OutputFile, Plan, Target};
 use crate::source::{SourceMap, Span};
 use crate::suggest;
-use crate::syntax::{ForRange, Matcher, OpCall, Reads, Rule, Targets};
+use crate::syntax::{ForRange, JsonExpr, Matcher, OpCall, Reads, Rule, Targets, WriteDef};
 
 use defs::Definitions;
 use env::Lets;
@@ -123,6 +123,20 @@ fn finish(mut out: Vec<Diagnostic>) -> Vec<Diagnostic> {
         None => seen.insert(d.message()),
     });
     out
+}
+
+/// Removes the value at dotted `path` from `root`, if there is one.
+fn remove_path(root: &mut serde_json::Map<String, serde_json::Value>, path: &str) {
+    match path.split_once('.') {
+        None => {
+            root.remove(path);
+        }
+        Some((head, rest)) => {
+            if let Some(serde_json::Value::Object(inner)) = root.get_mut(head) {
+                remove_path(inner, rest);
+            }
+        }
+    }
 }
 
 /// Who claims a source tensor: a rule or a drop, and which of its patterns.
@@ -438,6 +452,11 @@ impl Checker<'_> {
             targets,
             dropped,
             rules: defs.rules.len() + defs.drops.len() + defs.ties.len() + defs.casts.len(),
+            files: defs
+                .writes
+                .iter()
+                .filter_map(|w| self.file(w, out))
+                .collect(),
         };
         Some(Lowered {
             rules: checked_rules,
@@ -562,6 +581,93 @@ impl Checker<'_> {
                 .collect();
         }
         bindings
+    }
+
+    /// The JSON file a `write` makes, its values read from the config.
+    fn file(&self, w: &WriteDef, out: &mut Vec<Diagnostic>) -> Option<OutputFile> {
+        let config = self.pipelines.config;
+        let mut root = serde_json::Map::new();
+        if w.from_config {
+            root = config.root.clone();
+            for key in &config.set {
+                remove_path(&mut root, key);
+            }
+        }
+        let before = out.len();
+        for entry in &w.entries {
+            let Some(value) = self.json(&entry.value, out) else {
+                continue;
+            };
+            let path: Vec<&str> = entry.key.value.split('.').collect();
+            let mut node = &mut root;
+            for part in &path[..path.len() - 1] {
+                let next = node
+                    .entry(part.to_string())
+                    .or_insert_with(|| serde_json::Value::Object(Default::default()));
+                if !next.is_object() {
+                    *next = serde_json::Value::Object(Default::default());
+                }
+                node = next.as_object_mut().expect("just made an object");
+            }
+            node.insert(path[path.len() - 1].to_string(), value);
+        }
+        (out.len() == before).then(|| OutputFile {
+            name: w.file.value.clone(),
+            value: serde_json::Value::Object(root),
+        })
+    }
+
+    /// A value of a `write`: a lone `config.key` (or `config.key ?? v`)
+    /// copies what the config holds there, any other expression is an integer.
+    fn json(&self, v: &JsonExpr, out: &mut Vec<Diagnostic>) -> Option<serde_json::Value> {
+        use crate::checkpoint::config::Lookup;
+        use crate::syntax::ExprKind;
+        let scope = env::Scope {
+            lets: self.pipelines.lets,
+            config: self.pipelines.config,
+            params: &[],
+            shape: None,
+        };
+        match v {
+            JsonExpr::Literal(l) => Some(l.value.clone()),
+            JsonExpr::List(items) => {
+                let values: Vec<Option<serde_json::Value>> =
+                    items.value.iter().map(|i| self.json(i, out)).collect();
+                values
+                    .into_iter()
+                    .collect::<Option<Vec<_>>>()
+                    .map(serde_json::Value::Array)
+            }
+            JsonExpr::Default { key, or } => match &key.kind {
+                ExprKind::Config(path) => match scope.config.lookup(path) {
+                    Lookup::Found(v) => Some(v.clone()),
+                    _ => self.json(or, out),
+                },
+                _ => self.json(or, out),
+            },
+            JsonExpr::Expr(e) => {
+                let copied = |e: &crate::syntax::Expr| match &e.kind {
+                    ExprKind::Config(path) => match scope.config.lookup(path) {
+                        Lookup::Found(v) => Some(Some(v.clone())),
+                        _ => Some(None),
+                    },
+                    _ => None,
+                };
+                match &e.kind {
+                    ExprKind::Config(_) => match copied(e) {
+                        Some(Some(v)) => Some(v),
+                        _ => scope.eval(e, out).map(serde_json::Value::from),
+                    },
+                    ExprKind::Coalesce(lhs, rhs) if matches!(lhs.kind, ExprKind::Config(_)) => {
+                        match copied(lhs) {
+                            Some(Some(v)) => Some(v),
+                            _ => self.json(&JsonExpr::Expr((**rhs).clone()), out),
+                        }
+                    }
+                    _ => scope.eval(e, out).map(serde_json::Value::from),
+                }
+            }
+        }
     }
 
     /// The tensor a `make` rule's fill makes for one binding.

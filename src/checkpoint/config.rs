@@ -15,6 +15,9 @@ pub struct Config {
     pub file: Option<String>,
     /// The top-level object.
     pub root: Map<String, Value>,
+    /// The dotted keys `--set` gave, which are the run's, not the model's:
+    /// a `write .. from config` leaves them out.
+    pub set: Vec<String>,
 }
 
 /// What looking up a dotted path found.
@@ -43,6 +46,7 @@ impl Config {
         Ok(Config {
             file: Some(path.display().to_string()),
             root,
+            set: Vec::new(),
         })
     }
 
@@ -86,6 +90,7 @@ impl Config {
             node = entry.as_object_mut().expect("just made an object");
         }
         node.insert(parts[parts.len() - 1].to_string(), value);
+        self.set.push(parts.join("."));
         if self.file.is_none() {
             self.file = Some("--set values".into());
         }

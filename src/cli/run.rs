@@ -163,6 +163,25 @@ pub fn convert(args: &Conversion, color: bool) -> Result<Status, Error> {
             return Ok(Status::Problems);
         }
     };
+    // A source config of another model than the target is not copied blindly.
+    let writes_config = plan.files.iter().any(|f| f.name == "config.json");
+    if let (true, false, Some(target)) = (args.extras, writes_config, &plan.target_model) {
+        let found = match inputs.config.lookup(&["model_type".to_string()]) {
+            crate::checkpoint::config::Lookup::Found(serde_json::Value::String(s)) => {
+                Some(s.clone())
+            }
+            _ => None,
+        };
+        let kind = crate::verify::ModelKind::from_name(target);
+        if let (Some(found), Some(kind)) = (found, kind) {
+            if !kind.model_types().contains(&found.as_str()) {
+                return Err(Error::Usage(crate::error::Usage::ForeignConfig {
+                    found,
+                    target: target.clone(),
+                }));
+            }
+        }
+    }
     // With --verify, the model comes from the mapping's `target`; know it before converting.
     let verify_model = match &args.verify {
         None => None,

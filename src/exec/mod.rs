@@ -199,6 +199,11 @@ pub fn run(
     }
     check_destination(checkpoint, src_path, dst, options.force, &options.protected)?;
     let single_file = dst.extension().is_some_and(|e| e == "safetensors");
+    if single_file && !plan.files.is_empty() {
+        return Err(Error::Usage(crate::error::Usage::FilesNeedFolder {
+            files: plan.files.iter().map(|f| f.name.clone()).collect(),
+        }));
+    }
     let mut metadata = checkpoint.metadata();
     metadata.extend(options.metadata.clone());
     let layout = Layout::new(
@@ -238,6 +243,7 @@ pub fn run(
     } else {
         let mut names: Vec<String> = layout.files.iter().map(|f| f.name.clone()).collect();
         names.push("model.safetensors.index.json".into());
+        names.extend(plan.files.iter().map(|f| f.name.clone()));
         if options.extras {
             if let Ok(entries) = fs::read_dir(&checkpoint.dir) {
                 names.extend(
@@ -271,8 +277,16 @@ pub fn run(
             let path = temp.join("model.safetensors.index.json");
             fs::write(&path, index).map_err(|e| Error::io(&path, e))?;
         }
+        let written: Vec<&str> = plan.files.iter().map(|f| f.name.as_str()).collect();
         if options.extras {
-            copy_extras(&checkpoint.dir, &temp)?;
+            copy_extras(&checkpoint.dir, &temp, &written)?;
+        }
+        for file in &plan.files {
+            let path = temp.join(&file.name);
+            let mut text = serde_json::to_string_pretty(&file.value)
+                .map_err(|e| Error::Failed(crate::error::Failure::Json(e.to_string())))?;
+            text.push('\n');
+            fs::write(&path, text).map_err(|e| Error::io(&path, e))?;
         }
         sync_dir(&temp)?;
     }
@@ -612,12 +626,13 @@ pub(crate) fn is_extra(name: &str) -> bool {
     ) || name.starts_with("tokenizer")
 }
 
-fn copy_extras(src_dir: &Path, dst_dir: &Path) -> Result<()> {
+/// Copies the extra files of `src_dir`, except those the mapping writes.
+fn copy_extras(src_dir: &Path, dst_dir: &Path, written: &[&str]) -> Result<()> {
     let entries = fs::read_dir(src_dir).map_err(|e| Error::io(src_dir, e))?;
     for entry in entries {
         let entry = entry.map_err(|e| Error::io(src_dir, e))?;
         let name = entry.file_name().to_string_lossy().to_string();
-        if is_extra(&name) && entry.path().is_file() {
+        if is_extra(&name) && !written.contains(&name.as_str()) && entry.path().is_file() {
             let to = dst_dir.join(&name);
             fs::copy(entry.path(), &to).map_err(|e| Error::io(&to, e))?;
         }

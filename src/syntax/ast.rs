@@ -43,6 +43,51 @@ pub enum Item {
     Drop(Drop),
     /// `tie COPY = ORIGINAL`
     Tie(Tie),
+    /// `write "params.json" { .. }`
+    Write(WriteDef),
+}
+
+/// `write "FILE" [from config] { key = value ... }`: a JSON file of the output.
+#[derive(Debug, Clone)]
+pub struct WriteDef {
+    /// The whole statement.
+    pub span: Span,
+    /// The file's name in the output folder.
+    pub file: Spanned<String>,
+    /// `from config`: start from the source's config.
+    pub from_config: bool,
+    /// The keys set, in order.
+    pub entries: Vec<ConfigEntry>,
+}
+
+/// `key = value` in a `write`.
+#[derive(Debug, Clone)]
+pub struct ConfigEntry {
+    /// The whole entry.
+    pub span: Span,
+    /// The key, or a dotted path of keys.
+    pub key: Spanned<String>,
+    /// The value.
+    pub value: JsonExpr,
+}
+
+/// A value in a `write`.
+#[derive(Debug, Clone)]
+pub enum JsonExpr {
+    /// `true`, `false`, `null`, a string or a decimal number.
+    Literal(Spanned<serde_json::Value>),
+    /// `[v, w]`.
+    List(Spanned<Vec<JsonExpr>>),
+    /// `config.key ?? value` for a value that is no integer expression.
+    Default {
+        /// The `config.key`.
+        key: Expr,
+        /// The value when the key is absent.
+        or: Box<JsonExpr>,
+    },
+    /// An integer expression; a lone `config.key` (or `config.key ?? v`)
+    /// copies the config's value, whatever its type.
+    Expr(Expr),
 }
 
 /// `let name = expr`

@@ -109,6 +109,8 @@ fn last_token_end(pair: Pair<Rule>) -> usize {
             | Rule::op_params
             | Rule::list
             | Rule::pattern_list
+            | Rule::json_list
+            | Rule::write_decl
     ) {
         return end;
     }
@@ -282,6 +284,7 @@ fn render(stmt: Pair<Rule>) -> Body {
     match stmt.as_rule() {
         Rule::rule | Rule::fallback_rule | Rule::regex_rule | Rule::make_rule => render_rule(stmt),
         Rule::op_def => render_op_def(stmt),
+        Rule::write_decl => render_write(stmt),
         _ => Body::OneLine {
             text: render_simple(stmt),
             arrow: None,
@@ -384,6 +387,28 @@ fn render_rule(stmt: Pair<Rule>) -> Body {
     Body::Lines(lines)
 }
 
+/// `write "FILE" [from config] {`, one `key = value` per line, `}`.
+fn render_write(stmt: Pair<Rule>) -> Body {
+    let mut head = String::from("write");
+    let mut entries = Vec::new();
+    for p in stmt.into_inner() {
+        match p.as_rule() {
+            Rule::kw_write => {}
+            Rule::string => head = format!("{head} {}", p.as_str()),
+            Rule::from_config => head.push_str(" from config"),
+            Rule::config_entry => {
+                let parts: Vec<String> = p.into_inner().map(render_any).collect();
+                entries.push(format!("    {} = {}", parts[0], parts[1]));
+            }
+            _ => {}
+        }
+    }
+    let mut lines = vec![format!("{head} {{")];
+    lines.extend(entries);
+    lines.push("}".into());
+    Body::Lines(lines)
+}
+
 /// `op name(params) = call | call ...`.
 fn render_op_def(stmt: Pair<Rule>) -> Body {
     let mut name = String::new();
@@ -417,7 +442,7 @@ fn render_op_def(stmt: Pair<Rule>) -> Body {
 fn render_any(p: Pair<Rule>) -> String {
     match p.as_rule() {
         Rule::sources | Rule::targets => p.into_inner().map(render_any).collect(),
-        Rule::pattern_list | Rule::list => {
+        Rule::pattern_list | Rule::list | Rule::json_list => {
             let items: Vec<String> = p.into_inner().map(render_any).collect();
             format!("[{}]", items.join(", "))
         }
@@ -462,6 +487,10 @@ fn render_any(p: Pair<Rule>) -> String {
             parts.join(" ")
         }
         Rule::unary => p.into_inner().map(render_any).collect(),
+        Rule::json_default => {
+            let parts: Vec<String> = p.into_inner().map(render_any).collect();
+            parts.join(" ")
+        }
         Rule::paren => format!("({})", p.into_inner().map(render_any).collect::<String>()),
         Rule::shape_ref => {
             let inner: String = p

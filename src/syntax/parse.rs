@@ -71,6 +71,7 @@ fn is_statement(pair: &Pair<Rule>) -> bool {
             | Rule::regex_rule
             | Rule::rule
             | Rule::make_rule
+            | Rule::write_decl
     )
 }
 
@@ -163,6 +164,32 @@ impl Builder {
                     matcher,
                 })
             }
+            Rule::write_decl => {
+                let file = self.string(next());
+                let mut from_config = false;
+                let mut entries = Vec::new();
+                for p in it {
+                    match p.as_rule() {
+                        Rule::from_config => from_config = true,
+                        Rule::config_entry => {
+                            let span = self.span(&p);
+                            let mut inner = p.into_inner();
+                            let key =
+                                self.spanned_str(&inner.next().expect("grammar guarantees a key"));
+                            let value =
+                                self.json(inner.next().expect("grammar guarantees a value"));
+                            entries.push(ConfigEntry { span, key, value });
+                        }
+                        other => unreachable!("unexpected {other:?} in a write"),
+                    }
+                }
+                Item::Write(WriteDef {
+                    span,
+                    file,
+                    from_config,
+                    entries,
+                })
+            }
             Rule::make_rule => {
                 let fill = self.op_call(next());
                 let mut sources = Matcher::Patterns(Vec::new());
@@ -229,6 +256,39 @@ impl Builder {
                 })
             }
             other => unreachable!("not a statement: {other:?}"),
+        }
+    }
+
+    fn json(&mut self, pair: Pair<Rule>) -> JsonExpr {
+        let span = self.span(&pair);
+        let literal = |v: serde_json::Value| JsonExpr::Literal(Spanned::new(v, span));
+        match pair.as_rule() {
+            Rule::json_literal => literal(match pair.as_str() {
+                "true" => serde_json::Value::Bool(true),
+                "false" => serde_json::Value::Bool(false),
+                _ => serde_json::Value::Null,
+            }),
+            Rule::string => literal(serde_json::Value::String(self.string(pair).value)),
+            Rule::json_default => {
+                let mut inner = pair
+                    .into_inner()
+                    .filter(|p| p.as_rule() != Rule::coalesce_op);
+                let key = self.expr(inner.next().expect("grammar guarantees the key"));
+                let or = Box::new(self.json(inner.next().expect("grammar guarantees the value")));
+                JsonExpr::Default { key, or }
+            }
+            Rule::json_list => {
+                let items = pair.into_inner().map(|p| self.json(p)).collect();
+                JsonExpr::List(Spanned::new(items, span))
+            }
+            Rule::float => match self.value(pair) {
+                ArgValue::Float(f) => match serde_json::Number::from_f64(f.value) {
+                    Some(n) => literal(serde_json::Value::Number(n)),
+                    None => literal(serde_json::Value::Null),
+                },
+                _ => literal(serde_json::Value::Null),
+            },
+            _ => JsonExpr::Expr(self.expr(pair)),
         }
     }
 
@@ -509,6 +569,7 @@ fn is_keyword(r: Rule) -> bool {
             | Rule::kw_fallback
             | Rule::kw_regex
             | Rule::kw_make
+            | Rule::kw_write
     )
 }
 
@@ -689,8 +750,13 @@ fn describe_rule(r: Rule) -> Option<&'static str> {
         | Rule::fallback_rule
         | Rule::regex_rule
         | Rule::make_rule
+        | Rule::write_decl
         | Rule::rule => "a statement",
         Rule::also => "`also`",
+        Rule::from_config | Rule::kw_from => "`from config`",
+        Rule::config_entry | Rule::entry_key => "`key = value`",
+        Rule::json_literal => "`true`, `false` or `null`",
+        Rule::json_list => "a list",
         Rule::kw_make => "`make`",
         Rule::like_clause | Rule::kw_like => "`like \"pattern\"`",
         Rule::for_clause | Rule::kw_for => "`for i in 0..n`",

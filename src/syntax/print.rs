@@ -106,6 +106,34 @@ pub fn item(item: &Item) -> String {
             pattern(&t.copy),
             pattern(&t.original)
         ),
+        Item::Write(w) => {
+            let from = if w.from_config { " from config" } else { "" };
+            let mut text = format!("write {}{from} {{\n", quote(&w.file.value));
+            for e in &w.entries {
+                text += &format!("    {} = {}\n", e.key.value, json(&e.value));
+            }
+            text + "}"
+        }
+    }
+}
+
+/// A value of a `write`.
+pub fn json(v: &JsonExpr) -> String {
+    match v {
+        JsonExpr::Literal(l) => match &l.value {
+            serde_json::Value::String(s) => quote(s),
+            serde_json::Value::Number(n) => match n.as_f64() {
+                Some(x) if n.is_f64() => float(x),
+                _ => n.to_string(),
+            },
+            other => other.to_string(),
+        },
+        JsonExpr::List(items) => format!(
+            "[{}]",
+            items.value.iter().map(json).collect::<Vec<_>>().join(", ")
+        ),
+        JsonExpr::Default { key, or } => format!("{} ?? {}", expr(key), json(or)),
+        JsonExpr::Expr(e) => expr(e),
     }
 }
 

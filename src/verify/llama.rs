@@ -26,6 +26,9 @@ pub struct LlamaConfig {
     pub inner: usize,
     pub eps: f64,
     pub qkv_bias: bool,
+    /// An o_proj bias: Llama's `attention_bias` gives one to q, k, v and o;
+    /// Qwen2 has q/k/v biases only.
+    pub o_bias: bool,
     pub tied: bool,
     pub rope: Rope,
 }
@@ -79,6 +82,7 @@ impl LlamaConfig {
             qkv_bias: c
                 .opt_bool("attention_bias")?
                 .unwrap_or(model_type == "qwen2"),
+            o_bias: c.opt_bool("attention_bias")?.unwrap_or(false),
             tied: c.opt_bool("tie_word_embeddings")?.unwrap_or(false),
             rope: c.rope()?,
         })
@@ -108,7 +112,7 @@ impl LlamaConfig {
                 kv_out,
                 self.qkv_bias,
             );
-            w.linear(&format!("{l}.attention.wo"), q_out, self.dim, false);
+            w.linear(&format!("{l}.attention.wo"), q_out, self.dim, self.o_bias);
             w.rms_norm(&format!("{l}.ffn_norm"), self.dim);
             w.linear(&format!("{l}.feed_forward.w1"), self.dim, self.inner, false);
             w.linear(&format!("{l}.feed_forward.w2"), self.inner, self.dim, false);
@@ -138,7 +142,7 @@ impl LlamaConfig {
                         wq: lin(self.dim, q_out, self.qkv_bias),
                         wk: lin(self.dim, kv_out, self.qkv_bias),
                         wv: lin(self.dim, kv_out, self.qkv_bias),
-                        wo: lin(q_out, self.dim, false),
+                        wo: lin(q_out, self.dim, self.o_bias),
                     },
                     ffn_norm: norm(),
                     feed_forward: LlamaMlp {

@@ -44,6 +44,15 @@ impl ModelKind {
         }
     }
 
+    /// The `model_type`s of HF configs this model reads.
+    pub fn model_types(self) -> &'static [&'static str] {
+        match self {
+            ModelKind::Gpt2 => &["gpt2"],
+            ModelKind::Bert => &["bert"],
+            ModelKind::Llama => &["llama", "mistral", "qwen2"],
+        }
+    }
+
     /// The name a mapping's `target` uses.
     pub fn name(self) -> &'static str {
         match self {

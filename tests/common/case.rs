@@ -20,6 +20,21 @@ use std::path::{Path, PathBuf};
 
 use wmap::dtype::DType;
 
+/// For each `(statements, code)`: a mapping of `"a" -> "a"` and the
+/// statements, run on a checkpoint of one f32 tensor `a` [4], must exit 1,
+/// report `code`, and leave the folder as it was.
+pub fn each_refused(cases: &[(&str, &str)]) {
+    for (statements, code) in cases {
+        let case = Case::new()
+            .mapping(&format!("\"a\" -> \"a\"\n{statements}\n"))
+            .checkpoint("src.safetensors", &[("a", DType::F32, &[4])]);
+        case.run(["run", "m.wmap", "src.safetensors", "out"])
+            .exits(1)
+            .says(code)
+            .changes_nothing();
+    }
+}
+
 /// A folder of inputs for one test.
 pub struct Case {
     dir: tempfile::TempDir,

@@ -181,6 +181,7 @@ impl Preset {
         Config {
             file: Some("config.json".into()),
             root: self.config.as_object().cloned().unwrap_or_default(),
+            set: Vec::new(),
         }
     }
 

@@ -1,0 +1,64 @@
+#!/usr/bin/env python3
+"""Loads what the shipped cross-architecture mappings write with transformers'
+own loader and compares its outputs with the source model's reference outputs
+(tests/fixtures/models/*/reference.safetensors, made by transformers from the
+source model). An independent check of wmap's output; not part of the test
+suite, which must not need Python. Run from the repository root, after a
+release build, in the environment of scripts/fixtures/requirements.txt:
+
+    python scripts/verify_mappings.py [--wmap target/release/wmap]
+
+Each case: `wmap run MAPPING FIXTURE OUT`, then `AutoModelForCausalLM
+.from_pretrained(OUT)` with the config.json wmap wrote (strict: no missing or
+unexpected keys), logits on the reference inputs in f32, max |diff| <= 1e-5.
+"""
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+import torch  # noqa: E402
+from safetensors.torch import load_file  # noqa: E402
+from transformers import AutoModelForCausalLM  # noqa: E402
+
+CASES = [
+    ("mappings/phi3/to-llama.wmap", "tests/fixtures/models/phi3", "llama"),
+    ("mappings/qwen2/to-llama.wmap", "tests/fixtures/models/qwen2", "llama"),
+]
+TOLERANCE = 1e-5
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--wmap", default="target/release/wmap")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    failed = 0
+    for mapping, fixture, model_type in CASES:
+        with tempfile.TemporaryDirectory() as tmp:
+            out = os.path.join(tmp, "out")
+            subprocess.run([args.wmap, "run", "--quiet", mapping, fixture, out], check=True)
+            model, info = AutoModelForCausalLM.from_pretrained(
+                out, attn_implementation="eager", dtype=torch.float32, output_loading_info=True
+            )
+            problems = {k: v for k, v in info.items() if v}
+            assert model.config.model_type == model_type, model.config.model_type
+            ref = load_file(os.path.join(fixture, "reference.safetensors"))
+            with torch.no_grad():
+                logits = model.eval()(
+                    input_ids=ref["input_ids"], attention_mask=ref["attention_mask"], use_cache=False
+                ).logits
+            diff = (logits - ref["logits"]).abs().max().item()
+            ok = diff <= TOLERANCE and not problems
+            failed += not ok
+            print(f"{mapping}: {type(model).__name__}, loading problems {problems or 'none'}, "
+                  f"max |diff| {diff:.3e} -> {'ok' if ok else 'FAILED'}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
