@@ -26,8 +26,13 @@ from safetensors.torch import load_file  # noqa: E402
 from transformers import AutoModelForCausalLM  # noqa: E402
 
 CASES = [
-    ("mappings/phi3/to-llama.wmap", "tests/fixtures/models/phi3", "llama"),
-    ("mappings/qwen2/to-llama.wmap", "tests/fixtures/models/qwen2", "llama"),
+    ("mappings/phi3/to-llama.wmap", "tests/fixtures/models/phi3", "llama", []),
+    ("mappings/qwen2/to-llama.wmap", "tests/fixtures/models/qwen2", "llama", []),
+    # 8 new tokens: the logits of the first 1000 must be the source's.
+    ("mappings/llama/extend-vocab.wmap", "tests/fixtures/models/llama_gqa", "llama",
+     ["--set", "add_tokens=8"]),
+    ("mappings/llama/extend-vocab.wmap", "tests/fixtures/models/llama_tied", "llama",
+     ["--set", "add_tokens=8", "--set", "zero_init=1"]),
 ]
 TOLERANCE = 1e-5
 
@@ -38,10 +43,10 @@ def main() -> int:
     args = ap.parse_args()
     torch.set_num_threads(1)
     failed = 0
-    for mapping, fixture, model_type in CASES:
+    for mapping, fixture, model_type, extra in CASES:
         with tempfile.TemporaryDirectory() as tmp:
             out = os.path.join(tmp, "out")
-            subprocess.run([args.wmap, "run", "--quiet", mapping, fixture, out], check=True)
+            subprocess.run([args.wmap, "run", "--quiet", mapping, fixture, out, *extra], check=True)
             model, info = AutoModelForCausalLM.from_pretrained(
                 out, attn_implementation="eager", dtype=torch.float32, output_loading_info=True
             )
@@ -52,10 +57,12 @@ def main() -> int:
                 logits = model.eval()(
                     input_ids=ref["input_ids"], attention_mask=ref["attention_mask"], use_cache=False
                 ).logits
-            diff = (logits - ref["logits"]).abs().max().item()
+            vocab = ref["logits"].shape[-1]
+            diff = (logits[..., :vocab] - ref["logits"]).abs().max().item()
             ok = diff <= TOLERANCE and not problems
             failed += not ok
-            print(f"{mapping}: {type(model).__name__}, loading problems {problems or 'none'}, "
+            print(f"{mapping} {' '.join(extra)} on {fixture}: {type(model).__name__}, "
+                  f"vocab {logits.shape[-1]}, loading problems {problems or 'none'}, "
                   f"max |diff| {diff:.3e} -> {'ok' if ok else 'FAILED'}")
     return 1 if failed else 0
 

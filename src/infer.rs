@@ -623,6 +623,7 @@ fn rule(source: &Group, pipeline: Vec<OpCall>, targets: Vec<Pattern>) -> Item {
         sources: Matcher::Patterns(vec![pattern(source)]),
         pipeline,
         targets: Targets::Patterns(targets),
+        when: None,
     })
 }
 

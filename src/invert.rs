@@ -174,6 +174,7 @@ fn made_rule(
         sources: Matcher::Patterns(sources),
         pipeline,
         targets: Targets::Patterns(targets),
+        when: None,
     })
 }
 

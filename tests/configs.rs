@@ -165,3 +165,76 @@ fn qwen2_to_llama_computes_what_qwen2_computes() {
         "tests/fixtures/models/qwen2",
     );
 }
+
+#[test]
+fn extend_vocab_adds_mean_or_zero_rows_and_says_so_in_the_config() {
+    let fixture = repo("tests/fixtures/models/llama_gqa");
+    let src_bytes = std::fs::read(Path::new(&fixture).join("model.safetensors")).unwrap();
+    let src = safetensors::SafeTensors::deserialize(&src_bytes).unwrap();
+    for zero_init in ["0", "1"] {
+        let case = Case::new();
+        let out = case.path().join("out");
+        case.run([
+            "run",
+            &repo("mappings/llama/extend-vocab.wmap"),
+            &fixture,
+            out.to_str().unwrap(),
+            "--set",
+            "add_tokens=8",
+            "--set",
+            &format!("zero_init={zero_init}"),
+        ])
+        .exits(0);
+        let config = json(&out.join("config.json"));
+        assert_eq!(config["vocab_size"], 1008);
+        assert!(config.get("add_tokens").is_none() && config.get("zero_init").is_none());
+        let bytes = std::fs::read(out.join("model.safetensors")).unwrap();
+        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        for name in ["model.embed_tokens.weight", "lm_head.weight"] {
+            let (old, new) = (src.tensor(name).unwrap(), st.tensor(name).unwrap());
+            assert_eq!(new.shape(), [1008, 64], "{name}");
+            assert_eq!(
+                &new.data()[..old.data().len()],
+                old.data(),
+                "{name}: old rows kept"
+            );
+            let rows: Vec<f32> = old
+                .data()
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+                .collect();
+            let added: Vec<f32> = new.data()[old.data().len()..]
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+                .collect();
+            for (k, x) in added.iter().enumerate() {
+                let c = k % 64;
+                let want = if zero_init == "1" {
+                    0.0
+                } else {
+                    ((0..1000).map(|r| rows[r * 64 + c] as f64).sum::<f64>() / 1000.0) as f32
+                };
+                assert_eq!(
+                    x.to_bits(),
+                    want.to_bits(),
+                    "{name}: new row {}, column {c}",
+                    k / 64
+                );
+            }
+        }
+        // Every other tensor is the source's.
+        for name in src.names() {
+            if !name.contains("embed_tokens") && !name.contains("lm_head") {
+                assert_eq!(
+                    st.tensor(name).unwrap().data(),
+                    src.tensor(name).unwrap().data()
+                );
+            }
+        }
+    }
+    // Without add_tokens the mapping says what it needs, before writing.
+    let case = Case::new();
+    case.run(["check", &repo("mappings/llama/extend-vocab.wmap"), &fixture])
+        .exits(1)
+        .says("add_tokens");
+}

@@ -290,6 +290,16 @@ enum Source {
 /// under tests/fixtures/models, if the source has no config.json of its own).
 /// A mapping may be listed more than once; every file must be listed.
 const SHIPPED: &[(&str, Source, Option<&str>)] = &[
+    (
+        "mappings/llama/extend-vocab.wmap",
+        Source::Fixture("llama_gqa"),
+        None,
+    ),
+    (
+        "mappings/llama/extend-vocab.wmap",
+        Source::Fixture("llama_tied"),
+        None,
+    ),
     ("mappings/phi3/to-llama.wmap", Source::Fixture("phi3"), None),
     (
         "mappings/qwen2/to-llama.wmap",
@@ -464,6 +474,10 @@ fn assert_checks_cleanly(mapping: &Path, src: &Path, config: Option<&Path>) {
     cmd.arg("check").arg(mapping).arg(src);
     if let Some(config) = config {
         cmd.arg("--config").arg(config);
+    }
+    // llama/extend-vocab reads the tokens to add from the command line.
+    if mapping.ends_with("extend-vocab.wmap") {
+        cmd.args(["--set", "add_tokens=8"]);
     }
     let assert = cmd.assert().code(0).stderr("");
     let stdout = String::from_utf8_lossy(&assert.get_output().stdout).into_owned();

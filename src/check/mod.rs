@@ -167,10 +167,23 @@ struct Compiled {
 
 impl Checker<'_> {
     fn plan(&self, defs: &Definitions, out: &mut Vec<Diagnostic>) -> Option<Lowered> {
+        // A rule whose `when` is 0 does not apply: it claims, reads and makes nothing.
         let rules: Vec<Option<Compiled>> = defs
             .rules
             .iter()
-            .map(|r| self.compile_rule(r, out))
+            .map(|r| {
+                let applies = r.when.as_ref().is_none_or(|e| {
+                    let scope = env::Scope {
+                        lets: self.pipelines.lets,
+                        config: self.pipelines.config,
+                        params: &[],
+                        shape: None,
+                    };
+                    scope.eval(e, out).is_some_and(|v| v != 0)
+                });
+                let compiled = self.compile_rule(r, out);
+                compiled.filter(|_| applies)
+            })
             .collect();
         let drops: Vec<Option<Compiled>> = defs
             .drops

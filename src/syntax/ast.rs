@@ -173,6 +173,8 @@ pub struct Rule {
     pub pipeline: Vec<OpCall>,
     /// The names of the results.
     pub targets: Targets,
+    /// `when EXPR`: the rule applies only where EXPR is not 0.
+    pub when: Option<Expr>,
 }
 
 /// How a rule comes by the values its pipeline starts with.

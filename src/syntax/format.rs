@@ -363,6 +363,14 @@ fn render_rule(stmt: Pair<Rule>) -> Body {
                     .collect();
                 target.push_str(&format!(" for {}", ranges.join(", ")));
             }
+            Rule::when_clause => {
+                let cond: String = p
+                    .into_inner()
+                    .filter(|x| x.as_rule() != Rule::kw_when)
+                    .map(render_any)
+                    .collect();
+                target.push_str(&format!(" when {cond}"));
+            }
             _ => target = render_any(p) + &target,
         }
     }

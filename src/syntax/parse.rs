@@ -197,7 +197,10 @@ impl Builder {
                 let mut pipeline = Vec::new();
                 let mut targets = None;
                 let mut ranges = Vec::new();
+                let mut when = None;
+                let mut end = span;
                 for p in it {
+                    end = self.span(&p);
                     match p.as_rule() {
                         Rule::like_clause => {
                             let pattern = p
@@ -214,9 +217,11 @@ impl Builder {
                                 ranges.push(self.for_range(r));
                             }
                         }
+                        Rule::when_clause => when = Some(self.when(p)),
                         other => unreachable!("unexpected {other:?} in a make rule"),
                     }
                 }
+                let span = until(span, end);
                 Item::Rule(Rule_ {
                     span,
                     optional,
@@ -225,6 +230,7 @@ impl Builder {
                     sources,
                     pipeline,
                     targets: targets.expect("grammar guarantees targets"),
+                    when,
                 })
             }
             Rule::fallback_rule | Rule::regex_rule | Rule::rule => {
@@ -237,14 +243,21 @@ impl Builder {
                 let sources = self.matcher(first);
                 let mut pipeline = Vec::new();
                 let mut targets = None;
+                let mut when = None;
+                let mut end = span;
                 for p in it {
+                    // The span ends at the last token (a failed `when` may have
+                    // crossed a trailing comment).
+                    end = self.span(&p);
                     match p.as_rule() {
                         Rule::op_call => pipeline.push(self.op_call(p)),
                         Rule::targets => targets = Some(Targets::Patterns(self.patterns(p))),
                         Rule::string => targets = Some(Targets::Template(self.string(p))),
+                        Rule::when_clause => when = Some(self.when(p)),
                         other => unreachable!("unexpected {other:?} in a rule"),
                     }
                 }
+                let span = until(span, end);
                 Item::Rule(Rule_ {
                     span,
                     optional,
@@ -253,6 +266,7 @@ impl Builder {
                     sources,
                     pipeline,
                     targets: targets.expect("grammar guarantees targets"),
+                    when,
                 })
             }
             other => unreachable!("not a statement: {other:?}"),
@@ -290,6 +304,14 @@ impl Builder {
             },
             _ => JsonExpr::Expr(self.expr(pair)),
         }
+    }
+
+    fn when(&mut self, pair: Pair<Rule>) -> Expr {
+        let e = pair
+            .into_inner()
+            .find(|p| p.as_rule() != Rule::kw_when)
+            .expect("grammar guarantees the condition");
+        self.expr(e)
     }
 
     fn for_range(&mut self, pair: Pair<Rule>) -> ForRange {
@@ -761,6 +783,7 @@ fn describe_rule(r: Rule) -> Option<&'static str> {
         Rule::like_clause | Rule::kw_like => "`like \"pattern\"`",
         Rule::for_clause | Rule::kw_for => "`for i in 0..n`",
         Rule::for_range | Rule::kw_in => "`i in 0..n`",
+        Rule::when_clause => "`when EXPR`",
         Rule::optional => "`optional`",
         Rule::sources | Rule::targets | Rule::pattern | Rule::pattern_list => {
             "a quoted tensor name pattern"

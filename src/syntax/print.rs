@@ -195,7 +195,11 @@ pub fn rule(r: &Rule) -> String {
         Targets::Patterns(ps) => patterns(ps),
         Targets::Template(t) => quote(&t.value),
     };
-    format!("{prefix}{source}{pipeline} -> {targets}{ranges}")
+    let when = match &r.when {
+        Some(e) => format!(" when {}", expr(e)),
+        None => String::new(),
+    };
+    format!("{prefix}{source}{pipeline} -> {targets}{ranges}{when}")
 }
 
 fn matcher(m: &Matcher) -> String {

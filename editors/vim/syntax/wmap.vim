@@ -34,12 +34,15 @@ syn match   wmapFloat      "\%([[:alnum:]_.)\]]\)\@<!-\=\<\d\+\%(\.\d\+\%([eE][-
 syn match   wmapNamedArg   "\<\h\w*\ze\s*=\%(=\)\@!"
 " any identifier followed by `(` is an op call; builtins are keywords and win
 syn match   wmapOpCall     "\<\h\w*\ze\s*("
-syn keyword wmapBuiltin    transpose permute reshape split concat stack unstack slice add mul unsqueeze neg abs sqrt exp log index_select repeat repeat_interleave pad
+syn keyword wmapBuiltin    transpose permute reshape split concat stack unstack slice add mul unsqueeze neg abs sqrt exp log index_select repeat repeat_interleave pad zeros ones full
 syn match   wmapCastOp     "\<cast\ze\s*("
 
 syn keyword wmapDtype      bool u8 u16 u32 u64 i8 i16 i32 i64 f16 bf16 f32 f64 f8_e4m3 f8_e5m2
 syn keyword wmapDtypeClass float
-syn keyword wmapShape      shape
+" `shape[k]`; `shape=` is a named argument (`make zeros(shape=[n])`)
+syn match   wmapShape      "\<shape\>\%(\s*=\%(=\)\@!\)\@!"
+" pad(fill=mean)
+syn match   wmapFillMean   "\%(\<fill\s*=\s*\)\@<=mean\>"
 syn match   wmapConfig     "\<config\>" nextgroup=wmapConfigPath
 syn match   wmapConfigPath "\%(\s*\.\s*\h\w*\)\+" contained
 
@@ -62,8 +65,8 @@ syn match   wmapCaptureSep   +|+ contained
 " keywords are recognised at the start of a statement (one statement per line)
 syn match   wmapHeader     "^\s*\zswmap\>" nextgroup=wmapVersion skipwhite
 syn match   wmapVersion    "\d\+\>" contained
-syn match   wmapKeyword    "^\s*\zs\%(use\|drop\|tie\|fallback\|optional\)\>"
-syn match   wmapKeyword    "^\s*\zsoptional\s\+\%(drop\|tie\|fallback\)\>"
+syn match   wmapKeyword    "^\s*\zs\%(use\|drop\|tie\|fallback\|also\|optional\)\>"
+syn match   wmapKeyword    "^\s*\zsoptional\s\+\%(drop\|tie\|fallback\|also\)\>"
 syn match   wmapKeyword    "^\s*\zscast\>\%(\s*(\)\@!"
 syn match   wmapKeyword    "^\s*\zstarget\>" nextgroup=wmapTargetName skipwhite
 syn match   wmapTargetName "\h[[:alnum:]_.-]*" contained
@@ -78,7 +81,7 @@ syn match   wmapParam      "\h\w*" contained
 " ---------------------------------------------------------------- regex rules
 " regex "SOURCE-REGEX" [| op]* -> "TEMPLATE $1 ${name}"
 " The rule ends at the first line that is not a continuation (`|`, `->`), comment or blank line.
-syn cluster wmapExpr contains=wmapDelimiter,wmapOperator,wmapPipe,wmapNumber,wmapFloat,wmapNamedArg,wmapOpCall,wmapBuiltin,wmapCastOp,wmapDtype,wmapDtypeClass,wmapShape,wmapConfig
+syn cluster wmapExpr contains=wmapDelimiter,wmapOperator,wmapPipe,wmapNumber,wmapFloat,wmapNamedArg,wmapOpCall,wmapBuiltin,wmapCastOp,wmapDtype,wmapDtypeClass,wmapShape,wmapFillMean,wmapConfig
 syn region  wmapRegexRule  matchgroup=wmapKeyword start="^\s*\zs\%(optional\s\+\)\=regex\>"
       \ end="^\%(\s*\%(->\||\|#\|$\)\)\@!"
       \ contains=wmapComment,wmapRegex,wmapRegexTargets,@wmapExpr
@@ -99,6 +102,33 @@ syn match   wmapRegexEscape +\\[^\\"]+ contained
 syn region  wmapTemplate   start=+"+ skip=+\\[\\"]+ end=+"\|$+ contained contains=wmapEscape,wmapTemplateRef
 syn match   wmapTemplateRef +\$\d\++ contained
 syn match   wmapTemplateRef +\${\s*\h\w*\s*}+ contained
+
+" ---------------------------------------------------------------- make rules
+" make FILL [like PATTERN] [| op]* -> TARGETS [for i in START..END, ...]
+" Like a regex rule, it ends at the first line that is not a continuation, comment or blank line;
+" ( and [ may stay open over lines (op arguments, target lists).
+syn region  wmapMakeRule   matchgroup=wmapKeyword start="^\s*\zs\%(optional\s\+\)\=make\>"
+      \ end="^\%(\s*\%(->\||\|#\|$\)\)\@!"
+      \ contains=wmapComment,wmapString,wmapMakeFill,wmapMakeLike,wmapMakeGroup,wmapMakeTargets,@wmapExpr
+" the op right after `make` (the builtin fills zeros/ones/full are keywords and win)
+syn match   wmapMakeFill   "\%(^\s*\%(optional\s\+\)\=make\s\+\)\@<=\%(like\>\)\@!\h\w*" contained
+syn keyword wmapMakeLike   like contained
+syn region  wmapMakeGroup  matchgroup=wmapDelimiter start="(" end=")" contained
+      \ contains=wmapComment,wmapString,wmapMakeGroup,wmapMakeList,@wmapExpr
+syn region  wmapMakeList   matchgroup=wmapDelimiter start="\[" end="\]" contained
+      \ contains=wmapComment,wmapString,wmapMakeGroup,wmapMakeList,@wmapExpr
+syn region  wmapMakeTargets matchgroup=wmapOperator start="->"
+      \ end="^\%(\s*\%(->\||\|#\|$\)\)\@!" contained
+      \ contains=wmapComment,wmapString,wmapMakeList,wmapMakeFor,@wmapExpr
+" for i in 0..n, e in 0..config.num_experts   (after the targets, on the same line; it ends before a
+" comment, since a contained `#.*$` would carry the region over to the next line)
+syn region  wmapMakeFor    matchgroup=wmapKeyword start="\<for\>" end="$\|\ze#" contained
+      \ contains=wmapMakeVar,wmapMakeIn,wmapRange,wmapRangeEnd,wmapMakeGroup,wmapMakeList,@wmapExpr
+syn match   wmapMakeVar    "\<\h\w*\ze\s\+in\>" contained
+syn keyword wmapMakeIn     in contained
+syn match   wmapRange      "\.\." contained
+" the end of a range: `..` is not part of a number
+syn match   wmapRangeEnd   "\%(\.\.\s*\)\@<=-\=\d\+\>" contained
 
 " ---------------------------------------------------------------- highlighting
 hi def link wmapComment      Comment
@@ -137,6 +167,13 @@ hi def link wmapCastOp       wmapBuiltin
 hi def link wmapOpCall       Function
 hi def link wmapOpStage      Function
 hi def link wmapNamedArg     Identifier
+hi def link wmapFillMean     Constant
+hi def link wmapMakeFill     wmapOpStage
+hi def link wmapMakeLike     wmapKeyword
+hi def link wmapMakeIn       wmapKeyword
+hi def link wmapMakeVar      wmapCaptureName
+hi def link wmapRange        Operator
+hi def link wmapRangeEnd     wmapNumber
 hi def link wmapNumber       Number
 hi def link wmapFloat        Float
 hi def link wmapOperator     Operator
