@@ -165,6 +165,22 @@ pub enum Diagnostic {
         /// A known op name close to it, if any.
         suggestion: Option<String>,
     },
+    /// The plan's targets are not the tensors the `target` model expects
+    /// (computed from the output's config), or those cannot be computed.
+    TargetMismatch {
+        /// The `target` declaration.
+        span: Span,
+        /// The model named.
+        model: String,
+        /// Expected tensors the plan does not write: name and shape.
+        missing: Vec<(String, ShapeText)>,
+        /// Tensors the plan writes that the model has no place for.
+        unexpected: Vec<String>,
+        /// Tensors of another shape: name, expected shape, written shape.
+        misshapen: Vec<(String, ShapeText, ShapeText)>,
+        /// Why the expected tensors could not be computed, if so.
+        problem: Option<String>,
+    },
     /// A `write` of a file name that is not a plain `.json` name.
     InvalidFileName {
         /// The name as written.
@@ -1175,6 +1191,7 @@ impl Diagnostic {
             UnknownOp { .. } => "unknown_op",
             MisplacedFill { .. } => "misplaced_fill",
             InvalidFileName { .. } => "invalid_file_name",
+            TargetMismatch { .. } => "target_mismatch",
             RecursiveOp { .. } => "recursive_op",
             BadArguments { .. } => "bad_arguments",
             UnknownDtype { .. } => "unknown_dtype",
@@ -1264,6 +1281,33 @@ impl Diagnostic {
             DivisionByZero { .. } => "division by zero".into(),
             UnknownOp { name, .. } => format!("unknown op `{name}`"),
             InvalidFileName { name, .. } => format!("`write` cannot make a file named `{name}`"),
+            TargetMismatch {
+                model,
+                problem: Some(p),
+                ..
+            } => format!("the tensors `target {model}` expects cannot be computed: {p}"),
+            TargetMismatch {
+                model,
+                missing,
+                unexpected,
+                misshapen,
+                ..
+            } => {
+                let mut parts = Vec::new();
+                if !missing.is_empty() {
+                    parts.push(format!("{} missing", missing.len()));
+                }
+                if !unexpected.is_empty() {
+                    parts.push(format!("{} unexpected", unexpected.len()));
+                }
+                if !misshapen.is_empty() {
+                    parts.push(format!("{} of another shape", misshapen.len()));
+                }
+                format!(
+                    "the output is not what the `{model}` model expects: {}",
+                    parts.join(", ")
+                )
+            }
             MisplacedFill {
                 op,
                 in_pipeline: true,
@@ -1464,6 +1508,31 @@ impl Diagnostic {
                 Some(format!("built-in ops: {}", names.join(", ")))
             }),
             InvalidFileName { why, .. } => Some(format!("it must be {why}")),
+            TargetMismatch {
+                missing,
+                unexpected,
+                misshapen,
+                problem: None,
+                ..
+            } => {
+                let mut lines = Vec::new();
+                for (name, shape) in missing.iter().take(5) {
+                    lines.push(format!("missing: {name} {shape}"));
+                }
+                for name in unexpected.iter().take(5) {
+                    lines.push(format!("unexpected: {name}"));
+                }
+                for (name, want, got) in misshapen.iter().take(5) {
+                    lines.push(format!("{name}: expected {want}, written {got}"));
+                }
+                let shown = missing.len().min(5) + unexpected.len().min(5) + misshapen.len().min(5);
+                let all = missing.len() + unexpected.len() + misshapen.len();
+                if all > shown {
+                    lines.push(format!("and {} more", all - shown));
+                }
+                Some(lines.join("\n"))
+            }
+            TargetMismatch { .. } => None,
             MisplacedFill {
                 in_pipeline: true,
                 ..
@@ -1647,6 +1716,7 @@ impl Diagnostic {
             UnknownOp { span, .. } => vec![primary(*span, "no such op")],
             MisplacedFill { span, .. } => vec![primary(*span, "here")],
             InvalidFileName { span, .. } => vec![primary(*span, "this name")],
+            TargetMismatch { span, .. } => vec![primary(*span, "the model checked against")],
             RecursiveOp { span, .. } => vec![primary(*span, "recursive call")],
             BadArguments { span, .. } => vec![primary(*span, "here")],
             UnknownDtype { span, .. } => vec![primary(*span, "no such dtype")],

@@ -21,8 +21,7 @@ fn json(path: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
-const WRITES: &str = r#"target llama
-let dim = config.hidden_size
+const WRITES: &str = r#"let dim = config.hidden_size
 fallback "{name:**}" -> "{name}"
 write "params.json" {
     dim = dim
@@ -78,19 +77,42 @@ fn written_files_hold_their_keys_and_leave_out_what_set_gave() {
 
 #[test]
 fn a_foreign_config_is_not_copied_blindly() {
-    let case = Case::new().mapping("target llama\nfallback \"{name:**}\" -> \"{name}\"\n");
+    // Llama weights beside Phi-3's config.json: the burn Llama mapping checks
+    // (the shapes agree), but copying that config would describe Phi-3.
+    let case = Case::new();
+    let hf = case.path().join("hf");
     let phi3 = repo("tests/fixtures/models/phi3");
-    case.run(["run", "m.wmap", &phi3, "out"])
+    case.run([
+        "run",
+        &repo("mappings/phi3/to-llama.wmap"),
+        &phi3,
+        hf.to_str().unwrap(),
+    ])
+    .exits(0);
+    std::fs::copy(Path::new(&phi3).join("config.json"), hf.join("config.json")).unwrap();
+    let to_burn = repo("mappings/llama/hf-to-burn.wmap");
+    case.run(["check", &to_burn, hf.to_str().unwrap()]).exits(0);
+    let before = crate::common::case::contents(case.path());
+    case.run(["run", &to_burn, hf.to_str().unwrap(), "out"])
         .exits(2)
-        .says("model_type: phi3")
-        .changes_nothing();
-    case.run(["run", "m.wmap", &phi3, "out", "--no-extras"])
+        .says("model_type: phi3");
+    assert_eq!(
+        crate::common::case::contents(case.path()),
+        before,
+        "nothing written"
+    );
+    case.run(["run", &to_burn, hf.to_str().unwrap(), "out", "--no-extras"])
         .exits(0);
-    // Without a target, or for a source of the target's family, it is copied.
-    let case = Case::new().mapping("target llama\nfallback \"{name:**}\" -> \"{name}\"\n");
-    case.run(["run", "m.wmap", &repo("tests/fixtures/models/qwen2"), "out"])
-        .exits(0)
-        .writes("out/config.json");
+    assert!(!case.path().join("out/config.json").exists());
+    // A source of the target's family is copied.
+    case.run([
+        "run",
+        &to_burn,
+        &repo("tests/fixtures/models/qwen2"),
+        "out2",
+    ])
+    .exits(0)
+    .writes("out2/config.json");
 }
 
 #[test]
@@ -237,4 +259,34 @@ fn extend_vocab_adds_mean_or_zero_rows_and_says_so_in_the_config() {
     case.run(["check", &repo("mappings/llama/extend-vocab.wmap"), &fixture])
         .exits(1)
         .says("add_tokens");
+}
+
+#[test]
+fn a_target_model_checks_the_output_side_before_any_data_is_read() {
+    // The shipped burn Llama mapping checks against the model's own spec on
+    // every Llama-family fixture (tests/mappings.rs); one that forgets the
+    // final norm fails at `check`, naming what is missing.
+    let shipped = std::fs::read_to_string(repo("mappings/llama/hf-to-burn.wmap")).unwrap();
+    let line =
+        "\"model.norm.{p:torch_norm}\"                                -> \"norm.{p:burn_norm}\"";
+    assert!(shipped.contains(line));
+    let forgets = shipped.replace(line, "drop \"model.norm.weight\"");
+    let case = Case::new().mapping(&forgets);
+    for fixture in ["llama_gqa", "qwen2", "mistral"] {
+        let src = repo(&format!("tests/fixtures/models/{fixture}"));
+        case.run(["check", &repo("mappings/llama/hf-to-burn.wmap"), &src])
+            .exits(0);
+        case.run(["run", "m.wmap", &src, "out"])
+            .exits(1)
+            .says("wmap::target_mismatch")
+            .says("missing: norm.gamma [64]")
+            .changes_nothing();
+    }
+    // A wrong shape is named with both shapes: a config that says 4 KV heads.
+    let case = Case::new().mapping(&shipped);
+    let src = repo("tests/fixtures/models/llama_gqa");
+    case.run(["check", "m.wmap", &src, "--set", "num_key_value_heads=4"])
+        .exits(1)
+        .says("layers.0.attention.wk.weight: expected [64, 64], written [64, 32]")
+        .says("wmap::target_mismatch");
 }

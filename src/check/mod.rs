@@ -12,12 +12,12 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::checkpoint::{Config, Tensor};
 use crate::collapse;
-use crate::diagnostics::{CaptureProblem, Diagnostic, RegexProblem};
+use crate::diagnostics::{CaptureProblem, Diagnostic, RegexProblem, ShapeText};
 use crate::dtype::DType;
 use crate::loader::Loaded;
 use crate::ops::Builtin;
 use crate::plan::{Node, NodeOp, OutputFile, Plan, Target};
-use crate::source::{SourceMap, Span};
+use crate::source::{SourceMap, Span, Spanned};
 use crate::suggest;
 use crate::syntax::{ForRange, JsonExpr, Matcher, OpCall, Reads, Rule, Targets, WriteDef};
 
@@ -471,6 +471,10 @@ impl Checker<'_> {
                 .filter_map(|w| self.file(w, out))
                 .collect(),
         };
+        // Checked against the target model once the plan itself is sound.
+        if let (Some(target), true) = (defs.target_model, out.is_empty()) {
+            self.fits_target(target, &plan, out);
+        }
         Some(Lowered {
             rules: checked_rules,
             drops: checked_drops,
@@ -594,6 +598,77 @@ impl Checker<'_> {
                 .collect();
         }
         bindings
+    }
+
+    /// Compares the plan's targets with the tensors the `target` model
+    /// expects for the output's config: the `config.json` the mapping writes,
+    /// else the source's. Dtypes are free: the models convert on load.
+    fn fits_target(&self, target: &Spanned<String>, plan: &Plan, out: &mut Vec<Diagnostic>) {
+        let Some(kind) = crate::verify::ModelKind::from_name(&target.value) else {
+            return; // reported where it is declared
+        };
+        let config = plan
+            .files
+            .iter()
+            .find(|f| f.name == "config.json")
+            .and_then(|f| f.value.as_object())
+            .unwrap_or(&self.pipelines.config.root);
+        let mismatch = |problem| Diagnostic::TargetMismatch {
+            span: target.span,
+            model: target.value.clone(),
+            missing: Vec::new(),
+            unexpected: Vec::new(),
+            misshapen: Vec::new(),
+            problem,
+        };
+        if self.pipelines.config.file.is_none() {
+            return; // no config: nothing to compute the model from
+        }
+        let expected = match crate::verify::expected_for(kind, config) {
+            Ok(e) => e,
+            Err(e) => {
+                out.push(mismatch(Some(e.to_string())));
+                return;
+            }
+        };
+        let written: HashMap<&str, &Vec<u64>> = plan
+            .targets
+            .iter()
+            .map(|t| (t.name.as_str(), &t.node.shape))
+            .collect();
+        let wanted: HashMap<&str, &Vec<u64>> = expected
+            .iter()
+            .map(|e| (e.name.as_str(), &e.shape))
+            .collect();
+        let mut missing = Vec::new();
+        let mut misshapen = Vec::new();
+        for e in &expected {
+            match written.get(e.name.as_str()) {
+                None => missing.push((e.name.clone(), ShapeText(e.shape.clone()))),
+                Some(shape) if **shape != e.shape => misshapen.push((
+                    e.name.clone(),
+                    ShapeText(e.shape.clone()),
+                    ShapeText((*shape).clone()),
+                )),
+                Some(_) => {}
+            }
+        }
+        let unexpected: Vec<String> = plan
+            .targets
+            .iter()
+            .filter(|t| !wanted.contains_key(t.name.as_str()))
+            .map(|t| t.name.clone())
+            .collect();
+        if !(missing.is_empty() && unexpected.is_empty() && misshapen.is_empty()) {
+            out.push(Diagnostic::TargetMismatch {
+                span: target.span,
+                model: target.value.clone(),
+                missing,
+                unexpected,
+                misshapen,
+                problem: None,
+            });
+        }
     }
 
     /// The JSON file a `write` makes, its values read from the config.

@@ -362,6 +362,21 @@ pub fn spec(kind: ModelKind, config: &Path) -> Result<Vec<Expected>> {
     Ok(tensors)
 }
 
+/// The tensors the model of `kind` expects for the config `root` (the
+/// output's config.json, as a run would write it), sorted by name.
+pub fn expected_for(
+    kind: ModelKind,
+    root: &serde_json::Map<String, serde_json::Value>,
+) -> Result<Vec<Expected>> {
+    let hf = HfConfig {
+        path: PathBuf::from("config.json"),
+        root: root.clone(),
+    };
+    let mut tensors = expected(kind, &hf)?;
+    tensors.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(tensors)
+}
+
 fn expected(kind: ModelKind, config: &HfConfig) -> Result<Vec<Expected>> {
     Ok(match kind {
         ModelKind::Gpt2 => gpt2::Gpt2Config::from_hf(config)?.expected(),
