@@ -172,14 +172,8 @@ pub enum Diagnostic {
         span: Span,
         /// The model named.
         model: String,
-        /// Expected tensors the plan does not write: name and shape.
-        missing: Vec<(String, ShapeText)>,
-        /// Tensors the plan writes that the model has no place for.
-        unexpected: Vec<String>,
-        /// Tensors of another shape: name, expected shape, written shape.
-        misshapen: Vec<(String, ShapeText, ShapeText)>,
-        /// Why the expected tensors could not be computed, if so.
-        problem: Option<String>,
+        /// What differs.
+        fit: Box<TargetFit>,
     },
     /// A `write` of a file name that is not a plain `.json` name.
     InvalidFileName {
@@ -564,6 +558,19 @@ impl Limit {
             Limit::Targets => "target tensors",
         }
     }
+}
+
+/// How a plan's targets differ from what the `target` model expects.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TargetFit {
+    /// Expected tensors the plan does not write: name and shape.
+    pub missing: Vec<(String, ShapeText)>,
+    /// Tensors the plan writes that the model has no place for.
+    pub unexpected: Vec<String>,
+    /// Tensors of another shape: name, expected shape, written shape.
+    pub misshapen: Vec<(String, ShapeText, ShapeText)>,
+    /// Why the expected tensors could not be computed, if so.
+    pub problem: Option<String>,
 }
 
 /// Why a `use` names nothing wmap can read.
@@ -1281,18 +1288,17 @@ impl Diagnostic {
             DivisionByZero { .. } => "division by zero".into(),
             UnknownOp { name, .. } => format!("unknown op `{name}`"),
             InvalidFileName { name, .. } => format!("`write` cannot make a file named `{name}`"),
-            TargetMismatch {
-                model,
-                problem: Some(p),
-                ..
-            } => format!("the tensors `target {model}` expects cannot be computed: {p}"),
-            TargetMismatch {
-                model,
-                missing,
-                unexpected,
-                misshapen,
-                ..
-            } => {
+            TargetMismatch { model, fit, .. } if fit.problem.is_some() => format!(
+                "the tensors `target {model}` expects cannot be computed: {}",
+                fit.problem.as_deref().unwrap_or_default()
+            ),
+            TargetMismatch { model, fit, .. } => {
+                let TargetFit {
+                    missing,
+                    unexpected,
+                    misshapen,
+                    ..
+                } = fit.as_ref();
                 let mut parts = Vec::new();
                 if !missing.is_empty() {
                     parts.push(format!("{} missing", missing.len()));
@@ -1508,13 +1514,13 @@ impl Diagnostic {
                 Some(format!("built-in ops: {}", names.join(", ")))
             }),
             InvalidFileName { why, .. } => Some(format!("it must be {why}")),
-            TargetMismatch {
-                missing,
-                unexpected,
-                misshapen,
-                problem: None,
-                ..
-            } => {
+            TargetMismatch { fit, .. } if fit.problem.is_none() => {
+                let TargetFit {
+                    missing,
+                    unexpected,
+                    misshapen,
+                    ..
+                } = fit.as_ref();
                 let mut lines = Vec::new();
                 for (name, shape) in missing.iter().take(5) {
                     lines.push(format!("missing: {name} {shape}"));

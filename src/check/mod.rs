@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::checkpoint::{Config, Tensor};
 use crate::collapse;
-use crate::diagnostics::{CaptureProblem, Diagnostic, RegexProblem, ShapeText};
+use crate::diagnostics::{CaptureProblem, Diagnostic, RegexProblem, ShapeText, TargetFit};
 use crate::dtype::DType;
 use crate::loader::Loaded;
 use crate::ops::Builtin;
@@ -616,10 +616,10 @@ impl Checker<'_> {
         let mismatch = |problem| Diagnostic::TargetMismatch {
             span: target.span,
             model: target.value.clone(),
-            missing: Vec::new(),
-            unexpected: Vec::new(),
-            misshapen: Vec::new(),
-            problem,
+            fit: Box::new(TargetFit {
+                problem,
+                ..TargetFit::default()
+            }),
         };
         if self.pipelines.config.file.is_none() {
             return; // no config: nothing to compute the model from
@@ -663,10 +663,12 @@ impl Checker<'_> {
             out.push(Diagnostic::TargetMismatch {
                 span: target.span,
                 model: target.value.clone(),
-                missing,
-                unexpected,
-                misshapen,
-                problem: None,
+                fit: Box::new(TargetFit {
+                    missing,
+                    unexpected,
+                    misshapen,
+                    problem: None,
+                }),
             });
         }
     }
