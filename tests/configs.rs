@@ -290,3 +290,45 @@ fn a_target_model_checks_the_output_side_before_any_data_is_read() {
         .says("layers.0.attention.wk.weight: expected [64, 64], written [64, 32]")
         .says("wmap::target_mismatch");
 }
+
+#[test]
+fn hf_to_meta_writes_a_params_json_that_sizes_the_model_as_metas_does() {
+    let case = Case::new();
+    let out = case.path().join("meta");
+    let fixture = repo("tests/fixtures/models/llama_gqa");
+    case.run([
+        "run",
+        &repo("mappings/llama/hf-to-meta.wmap"),
+        &fixture,
+        out.to_str().unwrap(),
+    ])
+    .exits(0);
+    let params = json(&out.join("params.json"));
+    // The fixture script wrote Meta's own params.json for these weights.
+    let meta = json(&Path::new(&fixture).join("meta/params.json"));
+    for key in [
+        "dim",
+        "n_layers",
+        "n_heads",
+        "n_kv_heads",
+        "vocab_size",
+        "ffn_dim_multiplier",
+        "norm_eps",
+        "rope_theta",
+    ] {
+        assert_eq!(params[key], meta[key], "{key}");
+    }
+    // Meta's model.py: hidden = int(2 * (4 * dim) / 3), times ffn_dim_multiplier
+    // if set, rounded up to a multiple of multiple_of.
+    let ffn = |p: &serde_json::Value| {
+        let dim = p["dim"].as_f64().unwrap();
+        let mut hidden = (2.0 * (4.0 * dim) / 3.0) as u64;
+        if let Some(m) = p["ffn_dim_multiplier"].as_f64() {
+            hidden = (m * hidden as f64) as u64;
+        }
+        let multiple = p["multiple_of"].as_u64().unwrap();
+        multiple * hidden.div_ceil(multiple)
+    };
+    assert_eq!(ffn(&params), 176, "the FFN size of the weights");
+    assert_eq!(ffn(&params), ffn(&meta));
+}
