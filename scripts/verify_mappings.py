@@ -23,7 +23,7 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 import torch  # noqa: E402
 from safetensors.torch import load_file  # noqa: E402
-from transformers import AutoModelForCausalLM  # noqa: E402
+from transformers import AutoModelForCausalLM, ViTModel  # noqa: E402
 
 CASES = [
     ("mappings/phi3/to-llama.wmap", "tests/fixtures/models/phi3", "llama", []),
@@ -64,6 +64,25 @@ def main() -> int:
             print(f"{mapping} {' '.join(extra)} on {fixture}: {type(model).__name__}, "
                   f"vocab {logits.shape[-1]}, loading problems {problems or 'none'}, "
                   f"max |diff| {diff:.3e} -> {'ok' if ok else 'FAILED'}")
+    # timm ViT -> ViTModel: the last hidden state against timm's forward_features.
+    mapping, fixture = "mappings/vit/timm-to-hf.wmap", "tests/fixtures/models/vit_timm"
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "out")
+        subprocess.run([args.wmap, "run", "--quiet", mapping, fixture, out], check=True)
+        model, info = ViTModel.from_pretrained(
+            out, add_pooling_layer=False, attn_implementation="eager", dtype=torch.float32,
+            output_loading_info=True,
+        )
+        problems = {k: v for k, v in info.items() if v}
+        ref = load_file(os.path.join(fixture, "reference.safetensors"))
+        with torch.no_grad():
+            hidden = model.eval()(pixel_values=ref["pixel_values"]).last_hidden_state
+        diff = (hidden - ref["last_hidden_state"]).abs().max().item()
+        ok = diff <= TOLERANCE and not problems
+        failed += not ok
+        print(f"{mapping} on {fixture}: {type(model).__name__}, loading problems "
+              f"{problems or 'none'}, last_hidden_state max |diff| {diff:.3e} -> "
+              f"{'ok' if ok else 'FAILED'}")
     return 1 if failed else 0
 
 

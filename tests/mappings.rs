@@ -291,6 +291,11 @@ enum Source {
 /// A mapping may be listed more than once; every file must be listed.
 const SHIPPED: &[(&str, Source, Option<&str>)] = &[
     (
+        "mappings/vit/timm-to-hf.wmap",
+        Source::Fixture("vit_timm"),
+        None,
+    ),
+    (
         "mappings/llama/extend-vocab.wmap",
         Source::Fixture("llama_gqa"),
         None,
