@@ -6,6 +6,7 @@ pub const MODULES: &[(&str, &str)] = &[
     ("std/torch", include_str!("../stdlib/torch.wmap")),
     ("std/rotary", include_str!("../stdlib/rotary.wmap")),
     ("std/norm", include_str!("../stdlib/norm.wmap")),
+    ("std/qkv", include_str!("../stdlib/qkv.wmap")),
 ];
 
 /// The text of stdlib module `name` (as written after `use`, e.g. `std/torch`).

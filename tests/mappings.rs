@@ -443,6 +443,16 @@ const NORM_RENAMED: &[(&str, &str)] = &[
 ];
 
 /// (module, fixture, probe, what the probe renames in the fixture).
+const QKV_PROBE: &str = r#"
+use "std/qkv"
+let heads = config.n_head
+"transformer.h.{i}.attn.c_attn.weight" | transpose | split_per_head_qkv(heads) | fuse_per_head_qkv(heads)
+    | transpose -> "transformer.h.{i}.attn.c_attn.weight"
+"transformer.h.{i}.attn.c_attn.bias" | split_per_head_qkv_bias(heads) | fuse_per_head_qkv_bias(heads)
+    -> "transformer.h.{i}.attn.c_attn.bias"
+fallback "{name:**}" -> "{name}"
+"#;
+
 type Probe = (
     &'static str,
     &'static str,
@@ -454,6 +464,7 @@ const STDLIB_PROBES: &[Probe] = &[
     ("stdlib/torch.wmap", "llama_gqa", TORCH_PROBE, &[]),
     ("stdlib/rotary.wmap", "qwen2", ROTARY_PROBE, &[]),
     ("stdlib/norm.wmap", "gpt2", NORM_PROBE, NORM_RENAMED),
+    ("stdlib/qkv.wmap", "gpt2", QKV_PROBE, &[]),
 ];
 
 /// The `.wmap` files under `dir`, recursively, as `dir/.../name.wmap`.

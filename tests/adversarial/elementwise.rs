@@ -166,3 +166,32 @@ fn the_mean_of_pad_is_torchs_f64_mean_rounded_once() {
         assert_eq!(&padded[8 * row..], mean, "{dtype}: every new row");
     }
 }
+
+#[test]
+fn per_head_qkv_splits_as_gpt_neox_reads_it_and_fuses_back() {
+    let rules = "use \"std/qkv\"\n\
+                 \"in.neox.qkv.weight\" | split_per_head_qkv(4) -> [\"split.q.weight\", \"split.k.weight\", \"split.v.weight\"]\n\
+                 \"in.neox.qkv.bias\" | split_per_head_qkv_bias(4) -> [\"split.q.bias\", \"split.k.bias\", \"split.v.bias\"]\n\
+                 [\"neox.q.weight\", \"neox.k.weight\", \"neox.v.weight\"] | fuse_per_head_qkv(4) -> \"fused.weight\"\n\
+                 [\"neox.q.bias\", \"neox.k.bias\", \"neox.v.bias\"] | fuse_per_head_qkv_bias(4) -> \"fused.bias\"\n";
+    let inputs = [
+        "in.neox.qkv.weight",
+        "in.neox.qkv.bias",
+        "neox.q.weight",
+        "neox.k.weight",
+        "neox.v.weight",
+        "neox.q.bias",
+        "neox.k.bias",
+        "neox.v.bias",
+    ];
+    let out = run(rules, &inputs);
+    for part in ["q", "k", "v"] {
+        for what in ["weight", "bias"] {
+            let name = format!("neox.{part}.{what}");
+            assert_eq!(out[&format!("split.{part}.{what}")], torch(&name), "{name}");
+        }
+    }
+    // torch's own split tensors, fused back, are the checkpoint's.
+    assert_eq!(out["fused.weight"], torch("in.neox.qkv.weight"));
+    assert_eq!(out["fused.bias"], torch("in.neox.qkv.bias"));
+}
