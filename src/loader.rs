@@ -43,10 +43,14 @@ enum Origin {
     File(PathBuf),
 }
 
+/// The prefixes of a module's source and target names (`use .. under ..`).
+type Prefix = (String, String);
+
 struct Loader {
     loaded: Loaded,
-    /// Origins fully loaded, and the ones on the current `use` chain.
-    done: Vec<Origin>,
+    /// Origins fully loaded (with the prefixes they were loaded under), and
+    /// the ones on the current `use` chain.
+    done: Vec<(Origin, Prefix)>,
     stack: Vec<(Origin, String)>,
 }
 
@@ -78,12 +82,19 @@ fn load_root(origin: Origin, name: String, path: Option<PathBuf>, bytes: Vec<u8>
         done: Vec::new(),
         stack: Vec::new(),
     };
-    loader.module(origin, name, path, bytes);
+    loader.module(origin, name, path, bytes, &Prefix::default());
     loader.loaded
 }
 
 impl Loader {
-    fn module(&mut self, origin: Origin, name: String, path: Option<PathBuf>, bytes: Vec<u8>) {
+    fn module(
+        &mut self,
+        origin: Origin,
+        name: String,
+        path: Option<PathBuf>,
+        bytes: Vec<u8>,
+        prefix: &Prefix,
+    ) {
         let (text, bad_utf8) = match String::from_utf8(bytes) {
             Ok(t) => (t, None),
             Err(e) => {
@@ -103,7 +114,7 @@ impl Loader {
             return;
         }
         let parsed = syntax::parse(id, &self.loaded.sources.get(id).text);
-        let module = match parsed {
+        let mut module = match parsed {
             Ok(m) => m,
             Err(mut diags) => {
                 self.loaded.diagnostics.append(&mut diags);
@@ -112,15 +123,27 @@ impl Loader {
         };
         self.stack.push((origin.clone(), name));
         for used in module.uses() {
-            self.use_module(&origin, used.value.as_str(), used.span);
+            self.use_module(&origin, used.value.as_str(), used.span, prefix);
+        }
+        for used in module.uses_under() {
+            let inner = (
+                format!("{}{}", prefix.0, used.from),
+                format!("{}{}", prefix.1, used.to),
+            );
+            self.use_module(&origin, used.path.value.as_str(), used.path.span, &inner);
         }
         self.stack.pop();
-        self.done.push(origin);
+        if !prefix.0.is_empty() || !prefix.1.is_empty() {
+            module.prefix(&prefix.0, &prefix.1);
+        }
+        self.done.push((origin, prefix.clone()));
         self.loaded.modules.push((id, module));
     }
 
-    fn use_module(&mut self, from: &Origin, spec: &str, span: Span) {
+    fn use_module(&mut self, from: &Origin, spec: &str, span: Span, prefix: &Prefix) {
         let origin = match resolve(from, spec) {
+            // Stdlib modules hold no rules: one copy serves every prefix.
+            Ok(o @ Origin::Std(_)) => return self.use_origin(o, span, spec, &Prefix::default()),
             Ok(o) => o,
             Err((reason, suggestion)) => {
                 self.loaded.diagnostics.push(Diagnostic::UseNotFound {
@@ -132,6 +155,10 @@ impl Loader {
                 return;
             }
         };
+        self.use_origin(origin, span, spec, prefix)
+    }
+
+    fn use_origin(&mut self, origin: Origin, span: Span, spec: &str, prefix: &Prefix) {
         if let Some(pos) = self.stack.iter().position(|(o, _)| *o == origin) {
             let mut chain: Vec<String> = self.stack[pos..].iter().map(|(_, n)| n.clone()).collect();
             chain.push(self.stack[pos].1.clone());
@@ -140,19 +167,25 @@ impl Loader {
                 .push(Diagnostic::ImportCycle { span, chain });
             return;
         }
-        if self.done.contains(&origin) {
+        if self.done.iter().any(|(o, p)| *o == origin && p == prefix) {
             return;
         }
         match &origin {
             Origin::Std(name) => {
                 let text = stdlib::get(name).expect("resolve checked it exists");
-                self.module(origin.clone(), name.clone(), None, text.as_bytes().to_vec());
+                self.module(
+                    origin.clone(),
+                    name.clone(),
+                    None,
+                    text.as_bytes().to_vec(),
+                    prefix,
+                );
             }
             Origin::File(path) => {
                 match crate::fsio::read_bounded(path, crate::fsio::MAX_MAPPING, "a mapping") {
                     Ok(bytes) => {
                         let name = display_name(path);
-                        self.module(origin.clone(), name, Some(path.clone()), bytes);
+                        self.module(origin.clone(), name, Some(path.clone()), bytes, prefix);
                     }
                     Err(e) => self.loaded.diagnostics.push(Diagnostic::UseNotFound {
                         span,

@@ -91,6 +91,7 @@ fn item(i: &Item) -> String {
         Item::Version(v) => format!("(wmap {})", v.value),
         Item::Target(t) => format!("(target {})", t.value),
         Item::Use(u) => format!("(use {})", u.value),
+        Item::UseUnder(u) => format!("(use {} under {} -> {})", u.path.value, u.from, u.to),
         Item::Let(l) => format!("(let {} {})", l.name.value, expr(&l.value)),
         Item::Cast(c) => format!("(cast {} {})", c.from.value, c.to.value),
         Item::Words(w) => format!(

@@ -245,3 +245,74 @@ fn bad_make_rules_are_reported_before_anything_is_written() {
         .exits(0)
         .prints("1 source tensors -> 1 target tensors");
 }
+
+#[test]
+fn a_module_used_under_a_prefix_maps_a_tower_of_a_larger_checkpoint() {
+    // A text model's tensors, alone and inside a "multimodal" checkpoint.
+    let text: Vec<(String, DType, Vec<u64>)> = vec![
+        ("model.embed.weight".into(), DType::F32, vec![8, 4]),
+        ("model.layers.0.proj.weight".into(), DType::F32, vec![4, 6]),
+        ("model.layers.1.proj.weight".into(), DType::F32, vec![4, 6]),
+        ("model.layers.0.rotary.inv_freq".into(), DType::F32, vec![2]),
+        ("model.layers.1.rotary.inv_freq".into(), DType::F32, vec![2]),
+        ("model.norm.w".into(), DType::F32, vec![4]),
+    ];
+    let tower: Vec<(String, DType, Vec<u64>)> = text
+        .iter()
+        .map(|(n, d, s)| (format!("language_model.{n}"), *d, s.clone()))
+        .chain([("vision_tower.patch.weight".to_string(), DType::F32, vec![3])])
+        .collect();
+    let text_refs: Vec<(&str, DType, &[u64])> = text
+        .iter()
+        .map(|(n, d, s)| (n.as_str(), *d, s.as_slice()))
+        .collect();
+    let tower_refs: Vec<(&str, DType, &[u64])> = tower
+        .iter()
+        .map(|(n, d, s)| (n.as_str(), *d, s.as_slice()))
+        .collect();
+    let module = "\"model.embed.weight\" -> \"embed\"\n\
+                  \"model.layers.{i}.proj.weight\" | transpose -> \"layers.{i}.proj\"\n\
+                  drop \"model.layers.{i}.rotary.inv_freq\"\n\
+                  regex \"model\\.norm\\.(w)\" -> \"norm.$1\"\n\
+                  tie \"head\" = \"embed\"\n";
+    let case = Case::new()
+        .file("text.wmap", module)
+        .mapping("use \"./text.wmap\" under \"language_model.\" -> \"text.\"\n\"vision_tower.{p:**}\" -> \"vision.{p}\"\n")
+        .checkpoint("text/model.safetensors", &text_refs)
+        .checkpoint("mm/model.safetensors", &tower_refs);
+    case.run(["run", "text.wmap", "text", "alone"]).exits(0);
+    case.run(["check", "m.wmap", "mm"])
+        .exits(0)
+        .prints("7 source tensors -> 6 target tensors (2 dropped)");
+    case.run(["run", "m.wmap", "mm", "both"]).exits(0);
+    let read = |dir: &str| {
+        let bytes = std::fs::read(case.path().join(dir).join("model.safetensors")).unwrap();
+        let st = SafeTensors::deserialize(&bytes).unwrap();
+        let mut all: Vec<(String, Vec<u8>)> = st
+            .names()
+            .into_iter()
+            .map(|n| (n.to_string(), st.tensor(n).unwrap().data().to_vec()))
+            .collect();
+        all.sort();
+        all
+    };
+    let alone = read("alone");
+    let both = read("both");
+    let text_part: Vec<(String, Vec<u8>)> = both
+        .iter()
+        .filter_map(|(n, d)| n.strip_prefix("text.").map(|n| (n.to_string(), d.clone())))
+        .collect();
+    assert_eq!(
+        text_part, alone,
+        "the tower maps as the text model alone does"
+    );
+    assert!(both.iter().any(|(n, _)| n == "vision.patch.weight"));
+    // The module's names without the prefix match nothing in the larger checkpoint.
+    let case = Case::new()
+        .file("text.wmap", module)
+        .mapping("use \"./text.wmap\"\n\"vision_tower.{p:**}\" -> \"vision.{p}\"\n")
+        .checkpoint("mm/model.safetensors", &tower_refs);
+    case.run(["check", "m.wmap", "mm"])
+        .exits(1)
+        .says("wmap::unmatched_rule");
+}

@@ -120,7 +120,7 @@ impl<'a> Definitions<'a> {
                             _ => defs.target_model = Some(t),
                         }
                     }
-                    Item::Use(_) => {}
+                    Item::Use(_) | Item::UseUnder(_) => {}
                     Item::Let(l) => {
                         if let Some(prev) = let_spans.insert(&l.name.value, l.name.span) {
                             out.push(Diagnostic::DuplicateDefinition {

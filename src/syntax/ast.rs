@@ -18,6 +18,52 @@ impl Module {
             _ => None,
         })
     }
+
+    /// The `use .. under ..` statements.
+    pub fn uses_under(&self) -> impl Iterator<Item = &UseUnder> {
+        self.items.iter().filter_map(|i| match i {
+            Item::UseUnder(u) => Some(u),
+            _ => None,
+        })
+    }
+
+    /// Prefixes every name its rules, drops and ties read with `from` and
+    /// every name they write with `to`.
+    pub fn prefix(&mut self, from: &str, to: &str) {
+        fn pat(p: &mut Pattern, prefix: &str) {
+            match p.parts.first_mut() {
+                Some(PatternPart::Text(t)) => t.insert_str(0, prefix),
+                _ => p.parts.insert(0, PatternPart::Text(prefix.to_string())),
+            }
+        }
+        fn matcher(m: &mut Matcher, prefix: &str) {
+            match m {
+                Matcher::Patterns(ps) => ps.iter_mut().for_each(|p| pat(p, prefix)),
+                Matcher::Regex(r) => {
+                    r.value = format!("{}(?:{})", regex::escape(prefix), r.value);
+                }
+            }
+        }
+        // The output is the using mapping's: its `target` is the one that counts.
+        self.items.retain(|i| !matches!(i, Item::Target(_)));
+        for item in &mut self.items {
+            match item {
+                Item::Rule(r) => {
+                    matcher(&mut r.sources, from);
+                    match &mut r.targets {
+                        Targets::Patterns(ps) => ps.iter_mut().for_each(|p| pat(p, to)),
+                        Targets::Template(t) => t.value.insert_str(0, &to.replace('$', "$$")),
+                    }
+                }
+                Item::Drop(d) => matcher(&mut d.matcher, from),
+                Item::Tie(t) => {
+                    pat(&mut t.copy, to);
+                    pat(&mut t.original, to);
+                }
+                _ => {}
+            }
+        }
+    }
 }
 
 /// A statement.
@@ -45,6 +91,20 @@ pub enum Item {
     Tie(Tie),
     /// `write "params.json" { .. }`
     Write(WriteDef),
+    /// `use "./text.wmap" under "language_model."`
+    UseUnder(UseUnder),
+}
+
+/// `use "FILE" under "PREFIX" [-> "PREFIX"]`: a module whose names are
+/// prefixed, sources with `from` and targets with `to`.
+#[derive(Debug, Clone)]
+pub struct UseUnder {
+    /// The module, as in `use`; the span covers the string.
+    pub path: Spanned<String>,
+    /// The prefix of its source names.
+    pub from: String,
+    /// The prefix of its target names (`from` when not given).
+    pub to: String,
 }
 
 /// `write "FILE" [from config] { key = value ... }`: a JSON file of the output.

@@ -300,6 +300,10 @@ fn render_simple(stmt: Pair<Rule>) -> String {
         Rule::version_decl | Rule::target_decl | Rule::use_decl => {
             format!("{} {}", text(0), text(1))
         }
+        Rule::use_under_decl if parts.len() == 5 => {
+            format!("use {} under {} -> {}", text(1), text(3), text(4))
+        }
+        Rule::use_under_decl => format!("use {} under {}", text(1), text(3)),
         Rule::let_decl => format!("let {} = {}", text(1), text(2)),
         Rule::cast_decl => format!("cast {} -> {}", text(1), text(2)),
         Rule::words_decl => format!(

@@ -61,6 +61,7 @@ fn is_statement(pair: &Pair<Rule>) -> bool {
         Rule::version_decl
             | Rule::target_decl
             | Rule::use_decl
+            | Rule::use_under_decl
             | Rule::let_decl
             | Rule::words_decl
             | Rule::cast_decl
@@ -110,6 +111,15 @@ impl Builder {
             }
             Rule::target_decl => Item::Target(self.spanned_str(&next())),
             Rule::use_decl => Item::Use(self.string(next())),
+            Rule::use_under_decl => {
+                let path = self.string(next());
+                let from = self.string(next()).value;
+                let to = it
+                    .next()
+                    .map(|p| self.string(p).value)
+                    .unwrap_or_else(|| from.clone());
+                Item::UseUnder(UseUnder { path, from, to })
+            }
             Rule::let_decl => {
                 let name = self.spanned_str(&next());
                 let value = self.expr(next());
@@ -592,6 +602,7 @@ fn is_keyword(r: Rule) -> bool {
             | Rule::kw_regex
             | Rule::kw_make
             | Rule::kw_write
+            | Rule::kw_under
     )
 }
 
@@ -763,6 +774,7 @@ fn describe_rule(r: Rule) -> Option<&'static str> {
         | Rule::kw_tie
         | Rule::target_decl
         | Rule::use_decl
+        | Rule::use_under_decl
         | Rule::let_decl
         | Rule::words_decl
         | Rule::cast_decl

@@ -82,6 +82,15 @@ pub fn item(item: &Item) -> String {
         Item::Version(v) => format!("wmap {}", v.value),
         Item::Target(t) => format!("target {}", t.value),
         Item::Use(u) => format!("use {}", quote(&u.value)),
+        Item::UseUnder(u) if u.to == u.from => {
+            format!("use {} under {}", quote(&u.path.value), quote(&u.from))
+        }
+        Item::UseUnder(u) => format!(
+            "use {} under {} -> {}",
+            quote(&u.path.value),
+            quote(&u.from),
+            quote(&u.to)
+        ),
         Item::Let(l) => format!("let {} = {}", l.name.value, expr(&l.value)),
         Item::Words(w) => format!(
             "words {} = {}",
