@@ -34,6 +34,7 @@ use crate::syntax::{
     Arg, ArgValue, Capture, CaptureKind, Drop, Expr, ExprKind, Item, Matcher, OpCall, OpDef,
     Pattern, PatternPart, Reads, Rule, Targets,
 };
+use crate::syntax::{ConfigEntry, JsonExpr, WriteDef};
 
 /// The result of inverting: the reverse mapping's text, or why not.
 #[derive(Debug)]
@@ -285,7 +286,88 @@ impl Inverter<'_> {
             doc.comment("Tied copies: the original is mapped back above.");
             doc.extend(ties);
         }
+        if !self.defs.writes.is_empty() {
+            self.source_config(&mut doc);
+        }
         doc
+    }
+
+    /// The forward mapping wrote the output's config: the reverse writes
+    /// back the source's, key for key, as literals.
+    fn source_config(&self, doc: &mut Document) {
+        fn literal(v: &serde_json::Value) -> Option<JsonExpr> {
+            let at = nowhere();
+            Some(match v {
+                serde_json::Value::Array(items) => JsonExpr::List(Spanned::new(
+                    items.iter().map(literal).collect::<Option<Vec<_>>>()?,
+                    at,
+                )),
+                serde_json::Value::Object(_) => return None,
+                other => JsonExpr::Literal(Spanned::new(other.clone(), at)),
+            })
+        }
+        fn entries(
+            prefix: &str,
+            map: &serde_json::Map<String, serde_json::Value>,
+            out: &mut Vec<ConfigEntry>,
+        ) -> bool {
+            let plain = |k: &str| {
+                !k.is_empty()
+                    && k.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
+            };
+            for (k, v) in map {
+                if !plain(k) {
+                    return false;
+                }
+                let key = format!("{prefix}{k}");
+                match v {
+                    serde_json::Value::Object(inner) if !inner.is_empty() => {
+                        if !entries(&format!("{key}."), inner, out) {
+                            return false;
+                        }
+                    }
+                    _ => match literal(v) {
+                        Some(value) => out.push(ConfigEntry {
+                            span: nowhere(),
+                            key: Spanned::new(key, nowhere()),
+                            value,
+                        }),
+                        None => return false,
+                    },
+                }
+            }
+            true
+        }
+        let mut list = Vec::new();
+        let name = self
+            .config
+            .file
+            .as_deref()
+            .map(|f| {
+                std::path::Path::new(f)
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            })
+            .unwrap_or_default();
+        let name = if name.ends_with(".json") {
+            name
+        } else {
+            "config.json".into()
+        };
+        doc.blank();
+        if self.config.file.is_none() || !entries("", &self.config.root, &mut list) {
+            doc.comment("The forward mapping writes the output's config; this reverse cannot say the source's: copy it.");
+            return;
+        }
+        doc.comment("The forward mapping wrote the output's config: this is the source's.");
+        doc.item(Item::Write(WriteDef {
+            span: nowhere(),
+            file: Spanned::new(name, nowhere()),
+            from_config: false,
+            entries: list,
+        }));
     }
 
     /// A global cast is undone per rule (see [`Self::rule`]); here only

@@ -332,3 +332,24 @@ fn hf_to_meta_writes_a_params_json_that_sizes_the_model_as_metas_does() {
     assert_eq!(ffn(&params), 176, "the FFN size of the weights");
     assert_eq!(ffn(&params), ffn(&meta));
 }
+
+#[test]
+fn the_reverse_of_a_mapping_that_writes_the_config_writes_the_sources_back() {
+    let case = Case::new();
+    let phi3 = repo("tests/fixtures/models/phi3");
+    let (out, back) = (case.path().join("out"), case.path().join("back"));
+    let (out, back) = (out.to_str().unwrap(), back.to_str().unwrap());
+    let mapping = repo("mappings/phi3/to-llama.wmap");
+    case.run(["run", &mapping, &phi3, out]).exits(0);
+    case.run(["invert", &mapping, &phi3, "-o", "r.wmap"])
+        .exits(0);
+    case.run(["run", "r.wmap", out, back]).exits(0);
+    case.run(["diff", &phi3, back])
+        .exits(0)
+        .prints("15 bit-identical");
+    assert_eq!(
+        json(&Path::new(back).join("config.json")),
+        json(&Path::new(&phi3).join("config.json")),
+        "the Phi-3 config comes back"
+    );
+}
