@@ -168,9 +168,9 @@ pub enum Diagnostic {
     /// The plan's targets are not the tensors the `target` model expects
     /// (computed from the output's config), or those cannot be computed.
     TargetMismatch {
-        /// The `target` declaration.
-        span: Span,
-        /// The model named.
+        /// The `target` declaration; none for `--target PATH`.
+        span: Option<Span>,
+        /// The model named, or the file given.
         model: String,
         /// What differs.
         fit: Box<TargetFit>,
@@ -569,6 +569,8 @@ pub struct TargetFit {
     pub unexpected: Vec<String>,
     /// Tensors of another shape: name, expected shape, written shape.
     pub misshapen: Vec<(String, ShapeText, ShapeText)>,
+    /// Tensors of another dtype (against a checkpoint): name, expected, written.
+    pub mistyped: Vec<(String, DType, DType)>,
     /// Why the expected tensors could not be computed, if so.
     pub problem: Option<String>,
 }
@@ -1292,7 +1294,7 @@ impl Diagnostic {
                 "the tensors `target {model}` expects cannot be computed: {}",
                 fit.problem.as_deref().unwrap_or_default()
             ),
-            TargetMismatch { model, fit, .. } => {
+            TargetMismatch { model, fit, span } => {
                 let TargetFit {
                     missing,
                     unexpected,
@@ -1309,10 +1311,14 @@ impl Diagnostic {
                 if !misshapen.is_empty() {
                     parts.push(format!("{} of another shape", misshapen.len()));
                 }
-                format!(
-                    "the output is not what the `{model}` model expects: {}",
-                    parts.join(", ")
-                )
+                if !fit.mistyped.is_empty() {
+                    parts.push(format!("{} of another dtype", fit.mistyped.len()));
+                }
+                let what = match span {
+                    Some(_) => format!("what the `{model}` model expects"),
+                    None => format!("the layout of {model} (--target)"),
+                };
+                format!("the output is not {what}: {}", parts.join(", "))
             }
             MisplacedFill {
                 op,
@@ -1531,8 +1537,14 @@ impl Diagnostic {
                 for (name, want, got) in misshapen.iter().take(5) {
                     lines.push(format!("{name}: expected {want}, written {got}"));
                 }
-                let shown = missing.len().min(5) + unexpected.len().min(5) + misshapen.len().min(5);
-                let all = missing.len() + unexpected.len() + misshapen.len();
+                for (name, want, got) in fit.mistyped.iter().take(5) {
+                    lines.push(format!("{name}: expected {want}, written {got}"));
+                }
+                let shown = missing.len().min(5)
+                    + unexpected.len().min(5)
+                    + misshapen.len().min(5)
+                    + fit.mistyped.len().min(5);
+                let all = missing.len() + unexpected.len() + misshapen.len() + fit.mistyped.len();
                 if all > shown {
                     lines.push(format!("and {} more", all - shown));
                 }
@@ -1722,7 +1734,12 @@ impl Diagnostic {
             UnknownOp { span, .. } => vec![primary(*span, "no such op")],
             MisplacedFill { span, .. } => vec![primary(*span, "here")],
             InvalidFileName { span, .. } => vec![primary(*span, "this name")],
-            TargetMismatch { span, .. } => vec![primary(*span, "the model checked against")],
+            TargetMismatch {
+                span: Some(span), ..
+            } => {
+                vec![primary(*span, "the model checked against")]
+            }
+            TargetMismatch { span: None, .. } => vec![],
             RecursiveOp { span, .. } => vec![primary(*span, "recursive call")],
             BadArguments { span, .. } => vec![primary(*span, "here")],
             UnknownDtype { span, .. } => vec![primary(*span, "no such dtype")],

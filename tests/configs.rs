@@ -353,3 +353,45 @@ fn the_reverse_of_a_mapping_that_writes_the_config_writes_the_sources_back() {
         "the Phi-3 config comes back"
     );
 }
+
+#[test]
+fn target_on_the_command_line_is_a_checkpoint_or_a_spec() {
+    let case = Case::new();
+    let gqa = repo("tests/fixtures/models/llama_gqa");
+    let meta = repo("tests/fixtures/models/llama_gqa/meta/consolidated.safetensors");
+    let to_meta = repo("mappings/llama/hf-to-meta.wmap");
+    // Meta's layout as the fixture script wrote it: names, shapes and dtypes.
+    case.run(["check", &to_meta, &gqa, "--target", &meta])
+        .exits(0);
+    // Cast to bf16, the same names and shapes are of another dtype.
+    let bf16 = format!(
+        "{}cast f32 -> bf16\n",
+        std::fs::read_to_string(&to_meta).unwrap()
+    );
+    let case = case.mapping(&bf16);
+    case.run(["check", "m.wmap", &gqa, "--target", &meta])
+        .exits(1)
+        .says("wmap::target_mismatch")
+        .says("21 of another dtype")
+        .says("norm.weight: expected f32, written bf16");
+    // A spec from `wmap spec` checks names and shapes only.
+    let spec = case.path().join("spec.json");
+    case.run([
+        "spec",
+        "--model",
+        "llama",
+        "--config",
+        &format!("{gqa}/config.json"),
+        "-o",
+        spec.to_str().unwrap(),
+    ])
+    .exits(0);
+    let to_burn = repo("mappings/llama/hf-to-burn.wmap");
+    case.run(["check", &to_burn, &gqa, "--target", spec.to_str().unwrap()])
+        .exits(0);
+    case.run(["check", &to_meta, &gqa, "--target", spec.to_str().unwrap()])
+        .exits(1)
+        .says("the output is not the layout of")
+        .says("missing: norm.gamma [64]")
+        .says("11 of another shape");
+}

@@ -125,6 +125,46 @@ fn finish(mut out: Vec<Diagnostic>) -> Vec<Diagnostic> {
     out
 }
 
+/// A wanted output tensor: name, shape, and dtype where it matters.
+pub type Wanted = (String, Vec<u64>, Option<DType>);
+
+/// How the plan's targets differ from `wanted` (name, shape, and dtype
+/// where given), or None when they are exactly those.
+pub fn compare(plan: &Plan, wanted: &[Wanted]) -> Option<TargetFit> {
+    let written: HashMap<&str, (&Vec<u64>, DType)> = plan
+        .targets
+        .iter()
+        .map(|t| (t.name.as_str(), (&t.node.shape, t.node.dtype)))
+        .collect();
+    let names: std::collections::HashSet<&str> = wanted.iter().map(|w| w.0.as_str()).collect();
+    let mut fit = TargetFit::default();
+    for (name, shape, dtype) in wanted {
+        match written.get(name.as_str()) {
+            None => fit.missing.push((name.clone(), ShapeText(shape.clone()))),
+            Some((s, _)) if *s != shape => fit.misshapen.push((
+                name.clone(),
+                ShapeText(shape.clone()),
+                ShapeText((*s).clone()),
+            )),
+            Some((_, d)) if dtype.is_some_and(|want| want != *d) => {
+                fit.mistyped.push((name.clone(), dtype.unwrap_or(*d), *d));
+            }
+            Some(_) => {}
+        }
+    }
+    fit.unexpected = plan
+        .targets
+        .iter()
+        .filter(|t| !names.contains(t.name.as_str()))
+        .map(|t| t.name.clone())
+        .collect();
+    let same = fit.missing.is_empty()
+        && fit.unexpected.is_empty()
+        && fit.misshapen.is_empty()
+        && fit.mistyped.is_empty();
+    (!same).then_some(fit)
+}
+
 /// Removes the value at dotted `path` from `root`, if there is one.
 fn remove_path(root: &mut serde_json::Map<String, serde_json::Value>, path: &str) {
     match path.split_once('.') {
@@ -614,7 +654,7 @@ impl Checker<'_> {
             .and_then(|f| f.value.as_object())
             .unwrap_or(&self.pipelines.config.root);
         let mismatch = |problem| Diagnostic::TargetMismatch {
-            span: target.span,
+            span: Some(target.span),
             model: target.value.clone(),
             fit: Box::new(TargetFit {
                 problem,
@@ -631,44 +671,15 @@ impl Checker<'_> {
                 return;
             }
         };
-        let written: HashMap<&str, &Vec<u64>> = plan
-            .targets
-            .iter()
-            .map(|t| (t.name.as_str(), &t.node.shape))
+        let wanted: Vec<Wanted> = expected
+            .into_iter()
+            .map(|e| (e.name, e.shape, None))
             .collect();
-        let wanted: HashMap<&str, &Vec<u64>> = expected
-            .iter()
-            .map(|e| (e.name.as_str(), &e.shape))
-            .collect();
-        let mut missing = Vec::new();
-        let mut misshapen = Vec::new();
-        for e in &expected {
-            match written.get(e.name.as_str()) {
-                None => missing.push((e.name.clone(), ShapeText(e.shape.clone()))),
-                Some(shape) if **shape != e.shape => misshapen.push((
-                    e.name.clone(),
-                    ShapeText(e.shape.clone()),
-                    ShapeText((*shape).clone()),
-                )),
-                Some(_) => {}
-            }
-        }
-        let unexpected: Vec<String> = plan
-            .targets
-            .iter()
-            .filter(|t| !wanted.contains_key(t.name.as_str()))
-            .map(|t| t.name.clone())
-            .collect();
-        if !(missing.is_empty() && unexpected.is_empty() && misshapen.is_empty()) {
+        if let Some(fit) = compare(plan, &wanted) {
             out.push(Diagnostic::TargetMismatch {
-                span: target.span,
+                span: Some(target.span),
                 model: target.value.clone(),
-                fit: Box::new(TargetFit {
-                    missing,
-                    unexpected,
-                    misshapen,
-                    problem: None,
-                }),
+                fit: Box::new(fit),
             });
         }
     }

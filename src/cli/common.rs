@@ -73,6 +73,9 @@ pub struct Inputs {
     pub loaded: Loaded,
     pub checkpoint: Checkpoint,
     pub config: Config,
+    /// `--target PATH`: its name, and the tensors wanted (with dtypes for a
+    /// checkpoint, without for a spec).
+    pub wanted: Option<(String, Vec<check::Wanted>)>,
 }
 
 impl Inputs {
@@ -83,15 +86,41 @@ impl Inputs {
         for assignment in &args.set {
             config.set(assignment)?;
         }
+        let wanted = match &args.target {
+            None => None,
+            Some(path) => {
+                let spec = path.is_file() && path.extension().is_some_and(|e| e == "json");
+                let tensors = super::infer::load_target(path)?
+                    .into_iter()
+                    .map(|t| (t.name, t.shape, (!spec).then_some(t.dtype)))
+                    .collect();
+                Some((path.display().to_string(), tensors))
+            }
+        };
         Ok(Inputs {
             loaded,
             checkpoint,
             config,
+            wanted,
         })
     }
 
     pub fn check(&self) -> Checked {
-        check::check(&self.loaded, &self.checkpoint.tensors, &self.config)
+        let checked = check::check(&self.loaded, &self.checkpoint.tensors, &self.config);
+        match (checked, &self.wanted) {
+            (Ok(plan), Some((name, wanted))) => match check::compare(&plan, wanted) {
+                None => Ok(plan),
+                Some(fit) => Err(check::Diagnostics::new(
+                    vec![diagnostics::Diagnostic::TargetMismatch {
+                        span: None,
+                        model: name.clone(),
+                        fit: Box::new(fit),
+                    }],
+                    plan.rules,
+                )),
+            },
+            (checked, _) => checked,
+        }
     }
 
     /// Prints a check's diagnostics to stderr.

@@ -42,6 +42,7 @@ pub fn run(args: &Args, color: bool) -> Result<Status, Error> {
         src: args.a.clone(),
         config: args.config.clone(),
         set: Vec::new(),
+        target: None,
     })?;
     let checked = inputs.check();
     inputs.report(&checked, color);

@@ -47,7 +47,7 @@ struct SpecTensor {
 }
 
 /// A target checkpoint, or a spec file.
-fn load_target(path: &Path) -> Result<Vec<Tensor>, Error> {
+pub(crate) fn load_target(path: &Path) -> Result<Vec<Tensor>, Error> {
     if path.is_file() && path.extension().is_some_and(|e| e == "json") {
         let text = crate::fsio::read_text(path, crate::fsio::MAX_INDEX, "a spec")?;
         let spec: Spec = serde_json::from_str(&text).map_err(|e| {

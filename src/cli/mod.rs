@@ -53,6 +53,10 @@ pub struct SourceArgs {
     /// Set a config key (dotted paths reach nested keys), overriding the config file.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
+    /// The wanted output layout: a checkpoint (names, shapes and dtypes) or a
+    /// spec from `wmap spec` (names and shapes); the check reports any difference.
+    #[arg(long = "target", value_name = "PATH")]
+    pub target: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
