@@ -194,6 +194,13 @@ pub enum Diagnostic {
         /// Whether the call is in a pipeline (rather than after `make`).
         in_pipeline: bool,
     },
+    /// Branches `[..]` that do not fit the values entering them.
+    BadBranches {
+        /// The branches, or the call in an arm.
+        span: Span,
+        /// What is wrong.
+        problem: BranchProblem,
+    },
     /// An `op` definition that calls itself, directly or through others.
     RecursiveOp {
         /// The call that closes the cycle.
@@ -649,6 +656,23 @@ pub enum ShapeProblem {
     },
 }
 
+/// How branches `[..]` fail to fit the values entering them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BranchProblem {
+    /// Not one arm per value.
+    Count {
+        /// The arms written.
+        arms: usize,
+        /// The values entering.
+        values: usize,
+    },
+    /// An op that works across bindings (`stack`, `unstack`) in an arm.
+    AcrossBindings {
+        /// The op called.
+        op: String,
+    },
+}
+
 /// How a capture is misused. `capture` fields hold the capture as written
 /// (`{i + 1}`), `name` its name.
 #[derive(Debug, Clone, PartialEq)]
@@ -1068,6 +1092,11 @@ pub enum Irreversible {
     },
     /// An op applied to values of different shapes, whose inverse needs one.
     ShapesDiffer,
+    /// An arm of branches that leaves other than one value.
+    ArmOfSeveral {
+        /// The values it leaves.
+        values: usize,
+    },
 }
 
 impl fmt::Display for Irreversible {
@@ -1121,6 +1150,10 @@ impl fmt::Display for Irreversible {
                 f,
                 "floating-point `{op}({x})` rounds, so undoing it is not exact"
             ),
+            ArmOfSeveral { values } => write!(
+                f,
+                "this arm leaves {values} values from one, and an arm of the reverse takes one"
+            ),
         }
     }
 }
@@ -1143,6 +1176,7 @@ impl Irreversible {
             Elementwise { .. } => "only `neg` has an exact inverse among the elementwise ops",
             EntriesLeftOut { .. } => "a reverse exists only when every entry is picked at least once",
             ShapesDiffer => "split the rule so that each applies to one shape",
+            ArmOfSeveral { .. } => "make each arm leave one value: split before the branches",
         };
         Some(text.into())
     }
@@ -1199,6 +1233,7 @@ impl Diagnostic {
             DivisionByZero { .. } => "division_by_zero",
             UnknownOp { .. } => "unknown_op",
             MisplacedFill { .. } => "misplaced_fill",
+            BadBranches { .. } => "bad_branches",
             InvalidFileName { .. } => "invalid_file_name",
             TargetMismatch { .. } => "target_mismatch",
             RecursiveOp { .. } => "recursive_op",
@@ -1328,6 +1363,18 @@ impl Diagnostic {
             MisplacedFill { op, .. } => {
                 format!("a `make` rule starts with `zeros`, `ones` or `full`, not `{op}`")
             }
+            BadBranches {
+                problem: BranchProblem::Count { arms, values },
+                ..
+            } => format!(
+                "{arms} arm{} for {values} value{}: branches take one value per arm",
+                plural(*arms),
+                plural(*values)
+            ),
+            BadBranches {
+                problem: BranchProblem::AcrossBindings { op },
+                ..
+            } => format!("`{op}` works across bindings, so it cannot run in one arm"),
             RecursiveOp { chain, .. } => format!("op calls itself: {}", chain.join(" -> ")),
             BadArguments { op, problem, .. } => {
                 format!("bad arguments to `{op}`: {}", problem.text(op))
@@ -1558,6 +1605,11 @@ impl Diagnostic {
             MisplacedFill { .. } => {
                 Some("apply other ops after the fill: `make zeros(..) | OP -> \"name\"`".into())
             }
+            BadBranches {
+                problem: BranchProblem::Count { .. },
+                ..
+            } => Some("write one arm per value, `_` for one that passes unchanged: `| [_, transpose, _]`".into()),
+            BadBranches { .. } => Some("apply it before the branches or after them".into()),
             RecursiveOp { .. } => Some("an op may call other ops, but not itself".into()),
             BadArguments { .. } => None,
             UnknownDtype { suggestion, .. } => did_you_mean(suggestion).or_else(|| {
@@ -1740,6 +1792,7 @@ impl Diagnostic {
                 vec![primary(*span, "the model checked against")]
             }
             TargetMismatch { span: None, .. } => vec![],
+            BadBranches { span, .. } => vec![primary(*span, "here")],
             RecursiveOp { span, .. } => vec![primary(*span, "recursive call")],
             BadArguments { span, .. } => vec![primary(*span, "here")],
             UnknownDtype { span, .. } => vec![primary(*span, "no such dtype")],

@@ -621,7 +621,10 @@ fn rule(source: &Group, pipeline: Vec<OpCall>, targets: Vec<Pattern>) -> Item {
         fallback: false,
         reads: crate::syntax::ast::Reads::Claims,
         sources: Matcher::Patterns(vec![pattern(source)]),
-        pipeline,
+        pipeline: pipeline
+            .into_iter()
+            .map(crate::syntax::Stage::Call)
+            .collect(),
         targets: Targets::Patterns(targets),
         when: None,
     })

@@ -31,8 +31,8 @@ use crate::plan::{Node, NodeOp, Plan};
 use crate::source::{FileId, Span, Spanned};
 use crate::syntax::print::Document;
 use crate::syntax::{
-    Arg, ArgValue, Capture, CaptureKind, Drop, Expr, ExprKind, Item, Matcher, OpCall, OpDef,
-    Pattern, PatternPart, Reads, Rule, Targets,
+    Arg, ArgValue, Arm, Branches, Capture, CaptureKind, Drop, Expr, ExprKind, Item, Matcher,
+    OpCall, OpDef, Pattern, PatternPart, Reads, Rule, Stage, Targets,
 };
 use crate::syntax::{ConfigEntry, JsonExpr, WriteDef};
 
@@ -164,7 +164,7 @@ fn exact(name: &str) -> Pattern {
 fn made_rule(
     rule: &Rule,
     sources: Vec<Pattern>,
-    pipeline: Vec<OpCall>,
+    pipeline: Vec<Stage>,
     targets: Vec<Pattern>,
 ) -> Item {
     Item::Rule(Rule {
@@ -425,10 +425,10 @@ impl Inverter<'_> {
                     .push(refuse(rule.span, Irreversible::PartialGlobalCast));
                 return;
             }
-            ops.push(made_call(
+            ops.push(Stage::Call(made_call(
                 Builtin::Cast.name(),
                 vec![made::positional(made::name(first.name()))],
-            ));
+            )));
         }
         match (&rule.sources, &rule.targets) {
             (Matcher::Patterns(sources), Targets::Patterns(targets)) => {
@@ -436,7 +436,7 @@ impl Inverter<'_> {
                 for c in sources.iter().flat_map(|p| p.captures()) {
                     kinds.insert(c.name.clone(), c.kind.clone().unwrap_or(CaptureKind::Int));
                 }
-                for call in &rule.pipeline {
+                for call in Stage::calls(&rule.pipeline) {
                     if Builtin::from_name(&call.name.value) == Some(Builtin::Unstack) {
                         if let Some(name) = call.args.first().and_then(arg_name) {
                             kinds.insert(name, CaptureKind::Int);
@@ -524,21 +524,63 @@ impl Inverter<'_> {
         }
     }
 
-    /// The inverses of `calls`, last call first; `steps` is what the checker
+    /// The inverses of `stages`, last first; `steps` is what the checker
     /// saw each do.
-    fn calls(&mut self, calls: &[OpCall], steps: &[Step]) -> Option<Vec<OpCall>> {
+    fn calls(&mut self, stages: &[Stage], steps: &[Step]) -> Option<Vec<Stage>> {
         let mut out = Vec::new();
         let mut ok = true;
-        for (k, call) in calls.iter().enumerate().rev() {
-            match self.call(call, steps.get(k)) {
-                Some(ops) => out.extend(ops),
+        for (k, stage) in stages.iter().enumerate().rev() {
+            let inverse = match stage {
+                Stage::Call(call) => self.call(call, steps.get(k)),
+                Stage::Branches(b) => self.branches(b, steps.get(k)).map(|s| vec![s]),
+            };
+            match inverse {
+                Some(stages) => out.extend(stages),
                 None => ok = false,
             }
         }
         ok.then_some(out)
     }
 
-    fn call(&mut self, call: &OpCall, step: Option<&Step>) -> Option<Vec<OpCall>> {
+    /// Branches undo arm by arm: each arm that left one value is undone by
+    /// its inverse, in the same place; `_` stays `_`.
+    fn branches(&mut self, branches: &Branches, step: Option<&Step>) -> Option<Stage> {
+        let Some(step) = step.filter(|s| s.ran) else {
+            self.out.push(refuse(branches.span, Irreversible::NeverRan));
+            return None;
+        };
+        let mut arms = Vec::new();
+        let mut ok = true;
+        for (arm, steps) in branches.arms.iter().zip(&step.arms) {
+            if arm.stages.is_empty() {
+                arms.push(Arm {
+                    span: nowhere(),
+                    stages: Vec::new(),
+                });
+                continue;
+            }
+            let values = steps.last().map_or(1, |s| s.outputs.len());
+            if values != 1 {
+                self.out
+                    .push(refuse(arm.span, Irreversible::ArmOfSeveral { values }));
+                ok = false;
+                continue;
+            }
+            match self.calls(&arm.stages, steps) {
+                Some(stages) => arms.push(Arm {
+                    span: nowhere(),
+                    stages,
+                }),
+                None => ok = false,
+            }
+        }
+        ok.then_some(Stage::Branches(Branches {
+            span: nowhere(),
+            arms,
+        }))
+    }
+
+    fn call(&mut self, call: &OpCall, step: Option<&Step>) -> Option<Vec<Stage>> {
         let Some(step) = step.filter(|s| s.ran) else {
             self.out.push(refuse(call.span, Irreversible::NeverRan));
             return None;
@@ -547,12 +589,13 @@ impl Inverter<'_> {
             Callee::User(name) => {
                 let def = self.defs.ops.get(name.as_str()).copied()?;
                 if let Some(inverse) = self.inverse_op(def, step) {
-                    return Some(vec![made_call(&inverse, call.args.clone())]);
+                    return Some(vec![Stage::Call(made_call(&inverse, call.args.clone()))]);
                 }
                 self.calls(&def.body, &step.body)
             }
+            Callee::Branches => unreachable!("branches are no call"),
             Callee::Builtin(op) => match (op.spec().inverse)(&Seen { call, step }) {
-                Ok(calls) => Some(calls),
+                Ok(calls) => Some(calls.into_iter().map(Stage::Call).collect()),
                 Err(why) => {
                     self.out.push(refuse(call.span, why));
                     None
@@ -632,8 +675,8 @@ impl Inverter<'_> {
             sources: std::slice::from_ref(&fake),
         };
         let calls = [
-            literal_call(&f.name.value, params),
-            literal_call(&g.name.value, params),
+            Stage::Call(literal_call(&f.name.value, params)),
+            Stage::Call(literal_call(&g.name.value, params)),
         ];
         let source = Node {
             op: NodeOp::Source(0),

@@ -81,7 +81,7 @@ fn pipe(src: &str) -> String {
     rule_of(&m)
         .pipeline
         .iter()
-        .map(call)
+        .map(stage)
         .collect::<Vec<_>>()
         .join(" | ")
 }
@@ -109,7 +109,7 @@ fn item(i: &Item) -> String {
                 "(op {}({}) {})",
                 o.name.value,
                 params.join(", "),
-                o.body.iter().map(call).collect::<Vec<_>>().join(" | ")
+                o.body.iter().map(stage).collect::<Vec<_>>().join(" | ")
             )
         }
         Item::Rule(r) => {
@@ -128,7 +128,7 @@ fn item(i: &Item) -> String {
             s += &matcher(&r.sources);
             for c in &r.pipeline {
                 s += " | ";
-                s += &call(c);
+                s += &stage(c);
             }
             s += " -> ";
             s += &match &r.targets {
@@ -202,6 +202,23 @@ fn pattern(p: &Pattern) -> String {
         }
     }
     s + "\""
+}
+
+fn stage(s: &Stage) -> String {
+    match s {
+        Stage::Call(c) => call(c),
+        Stage::Branches(b) => {
+            let arms: Vec<String> = b
+                .arms
+                .iter()
+                .map(|a| match a.stages.as_slice() {
+                    [] => "_".to_string(),
+                    stages => stages.iter().map(stage).collect::<Vec<_>>().join(" | "),
+                })
+                .collect();
+            format!("[{}]", arms.join(", "))
+        }
+    }
 }
 
 fn call(c: &OpCall) -> String {
@@ -849,7 +866,9 @@ fn reshape_permute_transpose() {
 fn named_and_positional_arguments() {
     let text = "\"a\" | split(axis = 1 , parts=n) -> \"b\"";
     let m = parse(text);
-    let c = &rule_of(&m).pipeline[0];
+    let Stage::Call(c) = &rule_of(&m).pipeline[0] else {
+        panic!("a call")
+    };
     assert_eq!(slice(text, c.name.span), "split");
     let names: Vec<Option<&str>> = c
         .args
@@ -1250,13 +1269,12 @@ fn spans_of_patterns_and_op_calls() {
     };
     let srcs: Vec<&str> = src.iter().map(|p| slice(text, p.span)).collect();
     assert_eq!(srcs, ["\"a.{i}\"", "\"b.{i}\""]);
-    let calls: Vec<&str> = r.pipeline.iter().map(|c| slice(text, c.span)).collect();
+    let calls: Vec<&str> = r.pipeline.iter().map(|c| slice(text, c.span())).collect();
     assert_eq!(
         calls,
         ["concat(axis=0)", "transpose", "cast( f16 )", "reshape(-1)"]
     );
-    let names: Vec<&str> = r
-        .pipeline
+    let names: Vec<&str> = Stage::calls(&r.pipeline)
         .iter()
         .map(|c| slice(text, c.name.span))
         .collect();
@@ -1276,7 +1294,7 @@ fn op_call_spans_exclude_trailing_blanks_and_comments() {
     let calls: Vec<&str> = rule_of(&m)
         .pipeline
         .iter()
-        .map(|c| slice(text, c.span))
+        .map(|c| slice(text, c.span()))
         .collect();
     assert_eq!(calls, ["transpose", "transpose"]);
     let text = "op f = transpose   # doc\n\"x\" -> \"y\"";
@@ -1284,7 +1302,7 @@ fn op_call_spans_exclude_trailing_blanks_and_comments() {
     let Item::Op(o) = &m.items[0] else {
         unreachable!()
     };
-    assert_eq!(slice(text, o.body[0].span), "transpose");
+    assert_eq!(slice(text, o.body[0].span()), "transpose");
     assert_eq!(slice(text, o.span), "op f = transpose");
 }
 
@@ -1293,19 +1311,12 @@ fn argument_spans() {
     let text = "\"a\" | permute(0 , 2,1 ) | split(axis=1 , sizes=[a , b]) -> [\"x\", \"y\"]";
     let m = parse(text);
     let r = rule_of(&m);
-    let args: Vec<&str> = r.pipeline[0]
-        .args
-        .iter()
-        .map(|a| slice(text, a.span))
-        .collect();
+    let calls = Stage::calls(&r.pipeline);
+    let args: Vec<&str> = calls[0].args.iter().map(|a| slice(text, a.span)).collect();
     assert_eq!(args, ["0", "2", "1"]);
-    let args: Vec<&str> = r.pipeline[1]
-        .args
-        .iter()
-        .map(|a| slice(text, a.span))
-        .collect();
+    let args: Vec<&str> = calls[1].args.iter().map(|a| slice(text, a.span)).collect();
     assert_eq!(args, ["axis=1", "sizes=[a , b]"]);
-    let ArgValue::List(list) = &r.pipeline[1].args[1].value else {
+    let ArgValue::List(list) = &calls[1].args[1].value else {
         panic!()
     };
     assert_eq!(slice(text, list.span), "[a , b]");
@@ -1318,7 +1329,7 @@ fn spans_carry_the_file_id() {
     let m = wmap::syntax::parse(FileId(7), "\"a\" | transpose -> \"b\"").unwrap();
     let r = rule_of(&m);
     assert_eq!(r.span.file, FileId(7));
-    assert_eq!(r.pipeline[0].span.file, FileId(7));
+    assert_eq!(r.pipeline[0].span().file, FileId(7));
 }
 
 // ---------------------------------------------------------------- errors
@@ -1518,7 +1529,7 @@ fn garbage() {
 
     let (at, covers, expected, _) = error_at("\"a\" | 3 -> \"b\"");
     assert_eq!((at, covers), (6, "3"));
-    assert_eq!(expected, ["a name"]);
+    assert_eq!(expected, ["`[arm, ...]` (one per value)", "a name"]);
 
     let (at, covers, expected, _) = error_at("let = 3");
     assert_eq!((at, covers), (4, "="));

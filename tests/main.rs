@@ -6,6 +6,7 @@
 mod common;
 
 mod adversarial;
+mod branches;
 mod cli;
 mod configs;
 mod diff;

@@ -447,6 +447,7 @@ const QKV_PROBE: &str = r#"
 use "std/qkv"
 let heads = config.n_head
 "transformer.h.{i}.attn.c_attn.weight" | transpose | split_per_head_qkv(heads) | fuse_per_head_qkv(heads)
+    | split_grouped_qkv(heads, 2) | fuse_grouped_qkv(heads, 2) | qkv_groups(2, 12) | reshape(-1, shape[0])
     | transpose -> "transformer.h.{i}.attn.c_attn.weight"
 "transformer.h.{i}.attn.c_attn.bias" | split_per_head_qkv_bias(heads) | fuse_per_head_qkv_bias(heads)
     -> "transformer.h.{i}.attn.c_attn.bias"

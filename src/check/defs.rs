@@ -11,8 +11,8 @@ use crate::ops::{dtype_arg, Builtin};
 use crate::source::{FileId, Span, Spanned};
 use crate::suggest;
 use crate::syntax::{
-    ArgValue, Drop, Expr, ExprKind, GlobalCast, Item, LetDef, Module, OpCall, OpDef, Rule, Tie,
-    WordsDef, WriteDef,
+    ArgValue, Drop, Expr, ExprKind, GlobalCast, Item, LetDef, Module, OpCall, OpDef, Rule, Stage,
+    Tie, WordsDef, WriteDef,
 };
 
 /// Burn models that `target` may name.
@@ -213,8 +213,8 @@ impl<'a> Definitions<'a> {
         let calls = self
             .rules
             .iter()
-            .flat_map(|r| r.pipeline.iter())
-            .chain(self.ops.values().flat_map(|o| o.body.iter()));
+            .flat_map(|r| Stage::calls(&r.pipeline))
+            .chain(self.ops.values().flat_map(|o| Stage::calls(&o.body)));
         for call in calls {
             self.check_call(call, &known, out);
         }
@@ -232,7 +232,7 @@ impl<'a> Definitions<'a> {
         // `shape` and config keys are fine in op args; names must be let or params.
         for def in self.ops.values() {
             let params: Vec<&str> = def.params.iter().map(|p| p.value.as_str()).collect();
-            for call in &def.body {
+            for call in Stage::calls(&def.body) {
                 for arg in &call.args {
                     self.check_names(&arg.value, &params, call, out);
                 }
@@ -327,7 +327,7 @@ impl<'a> Definitions<'a> {
             return None;
         }
         let def = self.ops.get(current)?;
-        for call in &def.body {
+        for call in Stage::calls(&def.body) {
             let callee = call.name.value.as_str();
             if callee == start {
                 chain.push(callee.to_string());

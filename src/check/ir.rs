@@ -35,6 +35,8 @@ pub enum Callee {
     Builtin(Builtin),
     /// An `op` defined in the mapping or a module it uses.
     User(String),
+    /// Branches `[..]`: each arm's steps are in [`Step::arms`].
+    Branches,
 }
 
 /// The arguments of a built-in op as evaluated, where the inverse needs them.
@@ -125,6 +127,8 @@ pub struct Step {
     pub params: Vec<(String, i64)>,
     /// A user op's body, as checked.
     pub body: Vec<Step>,
+    /// For branches, each arm's steps (none for `_`).
+    pub arms: Vec<Vec<Step>>,
 }
 
 impl Step {
@@ -163,6 +167,7 @@ impl Step {
             evaluated: Evaluated::Nothing,
             params: Vec::new(),
             body: Vec::new(),
+            arms: Vec::new(),
         }
     }
 
@@ -183,9 +188,13 @@ impl Step {
         self.outputs = outputs;
     }
 
-    /// Whether every binding brought the same shapes and dtypes.
+    /// Whether every binding brought the same shapes (dtypes may differ:
+    /// no inverse that asks depends on them).
     pub fn uniform(&self) -> bool {
-        self.distinct.len() <= 1
+        self.distinct
+            .windows(2)
+            .all(|w| w[0].len() == w[1].len() && w[0].iter().zip(&w[1]).all(|(a, b)| a.0 == b.0))
+            && self.distinct.len() <= DISTINCT_INPUTS
     }
 
     /// The (shape, dtype) of each input.
@@ -214,6 +223,11 @@ pub(crate) fn merge(into: &mut Vec<Step>, from: Vec<Step>) {
             note_distinct(&mut a.distinct, v);
         }
         merge(&mut a.body, b.body);
+        if a.arms.len() == b.arms.len() {
+            for (x, y) in a.arms.iter_mut().zip(b.arms) {
+                merge(x, y);
+            }
+        }
     }
 }
 

@@ -923,7 +923,7 @@ impl Checker<'_> {
         let mut sources: Vec<usize> = Vec::new();
         for inst in instances {
             if inst.lanes.len() != n_targets {
-                let span = rule.pipeline.last().map(|c| c.span).unwrap_or(rule.span);
+                let span = rule.pipeline.last().map(|c| c.span()).unwrap_or(rule.span);
                 out.push(Diagnostic::ArityMismatch {
                     span,
                     produced: inst.lanes.len(),

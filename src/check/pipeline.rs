@@ -9,10 +9,10 @@ use super::env::{Lets, Scope};
 use super::ir::{merge, Callee, Step, Value};
 use super::matching::Binding;
 use crate::checkpoint::{Config, Tensor};
-use crate::diagnostics::{ArgProblem, Diagnostic};
+use crate::diagnostics::{ArgProblem, BranchProblem, Diagnostic};
 use crate::ops::{bind_args, Apply, Builtin, Ctx};
 use crate::plan::Node;
-use crate::syntax::{OpCall, OpDef};
+use crate::syntax::{Branches, OpCall, OpDef, Stage};
 
 /// One run of a rule: a binding of its captures and the values it carries.
 #[derive(Debug, Clone)]
@@ -57,21 +57,133 @@ pub(crate) fn resolve<'d>(ops: &HashMap<String, &'d OpDef>, name: &str) -> Optio
 }
 
 impl Pipelines<'_> {
-    /// Runs `calls` over `instances`, recording a step for each call; `None`
+    /// Runs `stages` over `instances`, recording a step for each; `None`
     /// when a problem was reported.
     pub fn run(
         &self,
-        calls: &[OpCall],
+        stages: &[Stage],
         mut instances: Vec<Instance>,
         params: &[(String, i64)],
         stack: &mut Vec<String>,
         steps: &mut Vec<Step>,
         out: &mut Vec<Diagnostic>,
     ) -> Option<Vec<Instance>> {
-        for call in calls {
-            instances = self.call(call, instances, params, stack, steps, out)?;
+        for stage in stages {
+            instances = match stage {
+                Stage::Call(call) => self.call(call, instances, params, stack, steps, out)?,
+                Stage::Branches(b) => self.branches(b, instances, params, stack, steps, out)?,
+            };
         }
         Some(instances)
+    }
+
+    /// Branches: each instance's k-th value through the k-th arm, on its
+    /// own (`shape` in an arm is that value's), the arms' results in order.
+    fn branches(
+        &self,
+        branches: &Branches,
+        instances: Vec<Instance>,
+        params: &[(String, i64)],
+        stack: &mut Vec<String>,
+        steps: &mut Vec<Step>,
+        out: &mut Vec<Diagnostic>,
+    ) -> Option<Vec<Instance>> {
+        let mut step = self.step(branches.span, Callee::Branches, &instances);
+        let arms = branches.arms.len();
+        if let Some(inst) = instances.iter().find(|i| i.lanes.len() != arms) {
+            out.push(Diagnostic::BadBranches {
+                span: branches.span,
+                problem: BranchProblem::Count {
+                    arms,
+                    values: inst.lanes.len(),
+                },
+            });
+            steps.push(step);
+            return None;
+        }
+        let mut made: Vec<Vec<Node>> = vec![Vec::new(); instances.len()];
+        let mut failed = false;
+        for (k, arm) in branches.arms.iter().enumerate() {
+            if arm.stages.is_empty() {
+                for (slot, inst) in made.iter_mut().zip(&instances) {
+                    slot.push(inst.lanes[k].clone());
+                }
+                step.arms.push(Vec::new());
+                continue;
+            }
+            let entering = instances
+                .iter()
+                .map(|inst| {
+                    let lane = inst.lanes[k].clone();
+                    let mut entry = inst.entry.clone();
+                    entry.push(vec![lane.shape.clone()]);
+                    Instance {
+                        binding: inst.binding.clone(),
+                        lanes: vec![lane],
+                        entry,
+                    }
+                })
+                .collect::<Vec<_>>();
+            let mut arm_steps = Vec::new();
+            let result = self.run(&arm.stages, entering, params, stack, &mut arm_steps, out);
+            step.arms.push(arm_steps);
+            match result {
+                Some(result) if result.len() == made.len() => {
+                    for (slot, inst) in made.iter_mut().zip(result) {
+                        slot.extend(inst.lanes);
+                    }
+                }
+                Some(_) => {
+                    // Only an op across bindings changes their number.
+                    let across = Stage::calls(&arm.stages).into_iter().find(|c| {
+                        matches!(
+                            resolve(self.ops, &c.name.value),
+                            Some(Resolved::Builtin(op))
+                                if matches!(op.spec().apply, Apply::AcrossBindings(_))
+                        )
+                    });
+                    out.push(Diagnostic::BadBranches {
+                        span: across.map_or(arm.span, |c| c.span),
+                        problem: BranchProblem::AcrossBindings {
+                            op: across.map_or_else(|| "an op".into(), |c| c.name.value.clone()),
+                        },
+                    });
+                    failed = true;
+                }
+                None => failed = true,
+            }
+        }
+        if failed {
+            steps.push(step);
+            return None;
+        }
+        let result: Vec<Instance> = instances
+            .into_iter()
+            .zip(made)
+            .map(|(mut inst, lanes)| {
+                inst.lanes = lanes;
+                inst
+            })
+            .collect();
+        let before = step.inputs.first().cloned();
+        let outputs = result.first().map(|i| self.values(i)).unwrap_or_default();
+        step.ran = before.is_some() && !outputs.is_empty();
+        step.outputs = outputs;
+        steps.push(step);
+        Some(result)
+    }
+
+    /// A step about to run `callee` on `instances`.
+    fn step(&self, span: crate::source::Span, callee: Callee, instances: &[Instance]) -> Step {
+        Step::new(
+            span,
+            callee,
+            instances
+                .first()
+                .map(|i| self.values(i))
+                .unwrap_or_default(),
+            instances.iter().map(|i| i.lanes.as_slice()),
+        )
     }
 
     fn values(&self, inst: &Instance) -> Vec<Value> {
@@ -100,15 +212,7 @@ impl Pipelines<'_> {
             Resolved::Builtin(op) => Callee::Builtin(*op),
             Resolved::User(def) => Callee::User(def.name.value.clone()),
         };
-        let mut step = Step::new(
-            call.span,
-            callee,
-            instances
-                .first()
-                .map(|i| self.values(i))
-                .unwrap_or_default(),
-            instances.iter().map(|i| i.lanes.as_slice()),
-        );
+        let mut step = self.step(call.span, callee, &instances);
         let before = instances.first().and_then(|i| i.lanes.first()).cloned();
         let result = match resolved {
             Resolved::User(def) => {

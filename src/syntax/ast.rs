@@ -193,7 +193,7 @@ pub struct OpDef {
     /// The parameter names, in order.
     pub params: Vec<Spanned<String>>,
     /// The pipeline a call of the op stands for, in order.
-    pub body: Vec<OpCall>,
+    pub body: Vec<Stage>,
 }
 
 /// How a rule or drop selects source tensors.
@@ -230,7 +230,7 @@ pub struct Rule {
     /// if any.
     pub sources: Matcher,
     /// The ops applied, in order; empty for a plain rename.
-    pub pipeline: Vec<OpCall>,
+    pub pipeline: Vec<Stage>,
     /// The names of the results.
     pub targets: Targets,
     /// `when EXPR`: the rule applies only where EXPR is not 0.
@@ -392,7 +392,66 @@ impl Capture {
     }
 }
 
-/// One step of a pipeline: `transpose`, `split(axis=0, parts=3)`, `my_op(h)`.
+/// One stage of a pipeline: an op call, or a pipeline for each value.
+#[derive(Debug, Clone)]
+pub enum Stage {
+    /// `transpose`, `split(axis=0, parts=3)`, `my_op(h)`.
+    Call(OpCall),
+    /// `[_, reshape(a, b) | transpose]`: one arm per value, in order.
+    Branches(Branches),
+}
+
+/// `[_, reshape(a, b) | transpose]`: the values entering are taken one per
+/// arm, in order; each arm's pipeline runs on its value alone (`shape` is
+/// that value's shape), and the values the arms leave follow one another.
+#[derive(Debug, Clone)]
+pub struct Branches {
+    /// From `[` to `]`.
+    pub span: Span,
+    /// One per value entering.
+    pub arms: Vec<Arm>,
+}
+
+/// One arm of [`Branches`]: `_` (no stages: the value passes unchanged) or
+/// a pipeline.
+#[derive(Debug, Clone)]
+pub struct Arm {
+    /// The `_` or the arm's pipeline.
+    pub span: Span,
+    /// Its stages, in order; empty for `_`.
+    pub stages: Vec<Stage>,
+}
+
+impl Stage {
+    /// The stage's place in its file.
+    pub fn span(&self) -> Span {
+        match self {
+            Stage::Call(c) => c.span,
+            Stage::Branches(b) => b.span,
+        }
+    }
+
+    /// Every op call of `stages`, arms included, in order.
+    pub fn calls(stages: &[Stage]) -> Vec<&OpCall> {
+        let mut out = Vec::new();
+        fn walk<'a>(stages: &'a [Stage], out: &mut Vec<&'a OpCall>) {
+            for s in stages {
+                match s {
+                    Stage::Call(c) => out.push(c),
+                    Stage::Branches(b) => {
+                        for arm in &b.arms {
+                            walk(&arm.stages, out);
+                        }
+                    }
+                }
+            }
+        }
+        walk(stages, &mut out);
+        out
+    }
+}
+
+/// One op call of a pipeline: `transpose`, `split(axis=0, parts=3)`, `my_op(h)`.
 #[derive(Debug, Clone)]
 pub struct OpCall {
     /// From the name to the closing `)`; only the name when there are no arguments.

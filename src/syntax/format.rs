@@ -110,6 +110,7 @@ fn last_token_end(pair: Pair<Rule>) -> usize {
             | Rule::list
             | Rule::pattern_list
             | Rule::json_list
+            | Rule::branches
             | Rule::write_decl
     ) {
         return end;
@@ -343,7 +344,7 @@ fn render_rule(stmt: Pair<Rule>) -> Body {
                 fill_seen = true;
                 head.push(render_any(p));
             }
-            Rule::op_call => ops.push(render_any(p)),
+            Rule::op_call | Rule::branches => ops.push(render_any(p)),
             Rule::like_clause => {
                 let pattern = p.into_inner().last().map(render_any).unwrap_or_default();
                 head.push(format!("like {pattern}"));
@@ -465,6 +466,14 @@ fn render_any(p: Pair<Rule>) -> String {
                 .map(|s| s.as_str().to_string())
                 .unwrap_or_default();
             format!("regex {s}")
+        }
+        Rule::branches => {
+            let arms: Vec<String> = p.into_inner().map(render_any).collect();
+            format!("[{}]", arms.join(", "))
+        }
+        Rule::arm => {
+            let stages: Vec<String> = p.into_inner().map(render_any).collect();
+            stages.join(" | ")
         }
         Rule::op_call => {
             let mut it = p.into_inner();

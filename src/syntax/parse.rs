@@ -145,10 +145,10 @@ impl Builder {
                         Rule::op_params => {
                             params = p.into_inner().map(|p| self.spanned_str(&p)).collect()
                         }
-                        _ => body.push(self.op_call(p)),
+                        _ => body.push(self.stage(p)),
                     }
                 }
-                let span = body.last().map_or(span, |c| until(span, c.span));
+                let span = body.last().map_or(span, |c| until(span, c.span()));
                 Item::Op(OpDef {
                     span,
                     name,
@@ -220,7 +220,7 @@ impl Builder {
                             sources = Matcher::Patterns(vec![self.pattern(pattern)]);
                             like = true;
                         }
-                        Rule::op_call => pipeline.push(self.op_call(p)),
+                        Rule::op_call | Rule::branches => pipeline.push(self.stage(p)),
                         Rule::targets => targets = Some(Targets::Patterns(self.patterns(p))),
                         Rule::for_clause => {
                             for r in p.into_inner().filter(|p| p.as_rule() == Rule::for_range) {
@@ -260,7 +260,7 @@ impl Builder {
                     // crossed a trailing comment).
                     end = self.span(&p);
                     match p.as_rule() {
-                        Rule::op_call => pipeline.push(self.op_call(p)),
+                        Rule::op_call | Rule::branches => pipeline.push(self.stage(p)),
                         Rule::targets => targets = Some(Targets::Patterns(self.patterns(p))),
                         Rule::string => targets = Some(Targets::Template(self.string(p))),
                         Rule::when_clause => when = Some(self.when(p)),
@@ -423,6 +423,33 @@ impl Builder {
         let span = self.span(&pair);
         let body = pair.into_inner().next().map(|p| p.as_str()).unwrap_or("");
         Spanned::new(unescape(body), span)
+    }
+
+    fn stage(&mut self, pair: Pair<Rule>) -> Stage {
+        match pair.as_rule() {
+            Rule::branches => {
+                let span = self.span(&pair);
+                let arms = pair
+                    .into_inner()
+                    .map(|arm| {
+                        let span = self.span(&arm);
+                        let stages = arm
+                            .into_inner()
+                            .filter(|p| p.as_rule() != Rule::keep)
+                            .map(|p| self.stage(p))
+                            .collect::<Vec<_>>();
+                        // The arm's own span runs on over blanks before `,`.
+                        let span = match (stages.first(), stages.last()) {
+                            (Some(a), Some(b)) => a.span().to(b.span()),
+                            _ => Span::new(span.file, span.start..span.start + 1),
+                        };
+                        Arm { span, stages }
+                    })
+                    .collect();
+                Stage::Branches(Branches { span, arms })
+            }
+            _ => Stage::Call(self.op_call(pair)),
+        }
     }
 
     fn op_call(&mut self, pair: Pair<Rule>) -> OpCall {
@@ -796,6 +823,8 @@ fn describe_rule(r: Rule) -> Option<&'static str> {
         Rule::for_clause | Rule::kw_for => "`for i in 0..n`",
         Rule::for_range | Rule::kw_in => "`i in 0..n`",
         Rule::when_clause => "`when EXPR`",
+        Rule::branches | Rule::arm => "`[arm, ...]` (one per value)",
+        Rule::keep => "`_`",
         Rule::optional => "`optional`",
         Rule::sources | Rule::targets | Rule::pattern | Rule::pattern_list => {
             "a quoted tensor name pattern"

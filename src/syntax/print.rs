@@ -154,7 +154,7 @@ pub fn op_def(o: &OpDef) -> String {
         let names: Vec<&str> = o.params.iter().map(|p| p.value.as_str()).collect();
         format!("({})", names.join(", "))
     };
-    let body: Vec<String> = o.body.iter().map(call).collect();
+    let body: Vec<String> = o.body.iter().map(stage).collect();
     format!("op {}{params} = {}", o.name.value, body.join(" | "))
 }
 
@@ -198,7 +198,7 @@ pub fn rule(r: &Rule) -> String {
     let pipeline: String = r
         .pipeline
         .iter()
-        .map(|c| format!(" | {}", call(c)))
+        .map(|c| format!(" | {}", stage(c)))
         .collect();
     let targets = match &r.targets {
         Targets::Patterns(ps) => patterns(ps),
@@ -231,6 +231,27 @@ fn patterns(ps: &[Pattern]) -> String {
 /// A pattern, quoted.
 pub fn pattern(p: &Pattern) -> String {
     quote_pattern(&p.display())
+}
+
+/// One stage: a call, or `[_, call | call]`.
+pub fn stage(s: &Stage) -> String {
+    match s {
+        Stage::Call(c) => call(c),
+        Stage::Branches(b) => {
+            let arms: Vec<String> = b
+                .arms
+                .iter()
+                .map(|arm| {
+                    if arm.stages.is_empty() {
+                        "_".to_string()
+                    } else {
+                        arm.stages.iter().map(stage).collect::<Vec<_>>().join(" | ")
+                    }
+                })
+                .collect();
+            format!("[{}]", arms.join(", "))
+        }
+    }
 }
 
 /// `name` or `name(args)`.

@@ -5,7 +5,7 @@
 //! table summarises what each module covers.
 
 use crate::common;
-mod support;
+pub(crate) mod support;
 
 /// The checker: reserved and impossible names, dropped rules, bounded work.
 mod checker;

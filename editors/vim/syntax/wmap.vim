@@ -45,10 +45,15 @@ syn match   wmapShape      "\<shape\>\%(\s*=\%(=\)\@!\)\@!"
 syn match   wmapFillMean   "\%(\<fill\s*=\s*\)\@<=mean\>"
 syn match   wmapConfig     "\<config\>" nextgroup=wmapConfigPath
 syn match   wmapConfigPath "\%(\s*\.\s*\h\w*\)\+" contained
+" the JSON literals of a `write` value; matches, not keywords, so that a key `true = 1` stays a key
+syn match   wmapBoolean    "\<\%(true\|false\)\>"
+syn match   wmapNull       "\<null\>"
 
 " ---------------------------------------------------------------- strings and {captures}
 syn match   wmapEscape     +\\[\\"]+ contained
 syn region  wmapString     start=+"+ skip=+\\[\\"]+ end=+"\|$+ contains=wmapEscape,wmapCapture
+" a plain string (a file name or a value of a `write`): no {captures}
+syn region  wmapPlainString start=+"+ skip=+\\[\\"]+ end=+"\|$+ contained contains=wmapEscape
 
 " {i}  {name:*}  {name:**}  {p:query|key|value}  {i + 1}
 syn match   wmapCapture    +{\s*\h\w*\%(\s*:[^{}"]*\|[^{}":]*\)}+ contained
@@ -68,6 +73,10 @@ syn match   wmapVersion    "\d\+\>" contained
 syn match   wmapKeyword    "^\s*\zs\%(use\|drop\|tie\|fallback\|also\|optional\)\>"
 syn match   wmapKeyword    "^\s*\zsoptional\s\+\%(drop\|tie\|fallback\|also\)\>"
 syn match   wmapKeyword    "^\s*\zscast\>\%(\s*(\)\@!"
+" use "FILE" under "SOURCE_PREFIX" [-> "TARGET_PREFIX"]
+syn match   wmapKeyword    +\%(^\s*use\s\+"\%([^"\\]\|\\.\)*"\s*\)\@<=under\>+
+" RULE when EXPR: after the (closing quote or bracket of the) targets of a rule
+syn match   wmapKeyword    +\%(["\]]\s*\)\@<=\<when\>+
 syn match   wmapKeyword    "^\s*\zstarget\>" nextgroup=wmapTargetName skipwhite
 syn match   wmapTargetName "\h[[:alnum:]_.-]*" contained
 syn match   wmapKeyword    "^\s*\zslet\>" nextgroup=wmapLetName skipwhite
@@ -81,7 +90,7 @@ syn match   wmapParam      "\h\w*" contained
 " ---------------------------------------------------------------- regex rules
 " regex "SOURCE-REGEX" [| op]* -> "TEMPLATE $1 ${name}"
 " The rule ends at the first line that is not a continuation (`|`, `->`), comment or blank line.
-syn cluster wmapExpr contains=wmapDelimiter,wmapOperator,wmapPipe,wmapNumber,wmapFloat,wmapNamedArg,wmapOpCall,wmapBuiltin,wmapCastOp,wmapDtype,wmapDtypeClass,wmapShape,wmapFillMean,wmapConfig
+syn cluster wmapExpr contains=wmapDelimiter,wmapOperator,wmapPipe,wmapNumber,wmapFloat,wmapNamedArg,wmapOpCall,wmapBuiltin,wmapCastOp,wmapDtype,wmapDtypeClass,wmapShape,wmapFillMean,wmapConfig,wmapBoolean,wmapNull
 syn region  wmapRegexRule  matchgroup=wmapKeyword start="^\s*\zs\%(optional\s\+\)\=regex\>"
       \ end="^\%(\s*\%(->\||\|#\|$\)\)\@!"
       \ contains=wmapComment,wmapRegex,wmapRegexTargets,@wmapExpr
@@ -119,16 +128,31 @@ syn region  wmapMakeList   matchgroup=wmapDelimiter start="\[" end="\]" containe
       \ contains=wmapComment,wmapString,wmapMakeGroup,wmapMakeList,@wmapExpr
 syn region  wmapMakeTargets matchgroup=wmapOperator start="->"
       \ end="^\%(\s*\%(->\||\|#\|$\)\)\@!" contained
-      \ contains=wmapComment,wmapString,wmapMakeList,wmapMakeFor,@wmapExpr
+      \ contains=wmapComment,wmapString,wmapMakeList,wmapMakeFor,wmapMakeWhen,@wmapExpr
 " for i in 0..n, e in 0..config.num_experts   (after the targets, on the same line; it ends before a
-" comment, since a contained `#.*$` would carry the region over to the next line)
-syn region  wmapMakeFor    matchgroup=wmapKeyword start="\<for\>" end="$\|\ze#" contained
+" comment, since a contained `#.*$` would carry the region over to the next line, and before `when`)
+syn region  wmapMakeFor    matchgroup=wmapKeyword start="\<for\>" end="$\|\ze#\|\ze\<when\>" contained
       \ contains=wmapMakeVar,wmapMakeIn,wmapRange,wmapRangeEnd,wmapMakeGroup,wmapMakeList,@wmapExpr
 syn match   wmapMakeVar    "\<\h\w*\ze\s\+in\>" contained
 syn keyword wmapMakeIn     in contained
 syn match   wmapRange      "\.\." contained
 " the end of a range: `..` is not part of a number
 syn match   wmapRangeEnd   "\%(\.\.\s*\)\@<=-\=\d\+\>" contained
+" ... -> TARGETS [for ...] when EXPR
+syn match   wmapMakeWhen   "\<when\>" contained
+
+" ---------------------------------------------------------------- write
+" write "FILE.json" [from config] {
+"     KEY = VALUE          (KEY: a key or a dotted path of keys; VALUE: true, false, null, a string,
+"     ...                   a number, a list, an integer expression, config.key [?? VALUE])
+" }
+syn region  wmapWrite      matchgroup=wmapKeyword start="^\s*\zswrite\>" end="$"
+      \ contains=wmapComment,wmapPlainString,wmapWriteFrom,wmapWriteBody
+syn match   wmapWriteFrom  "\<from\s\+config\>" contained
+syn region  wmapWriteBody  matchgroup=wmapDelimiter start="{" end="}" contained
+      \ contains=wmapComment,wmapPlainString,wmapWriteKey,wmapDelimiter,wmapOperator,wmapNumber,wmapFloat,wmapConfig,wmapBoolean,wmapNull
+" a key: at the start of a line of the block (or right after its `{`), before `=`
+syn match   wmapWriteKey   "\%(^\s*\|{\s*\)\@<=[[:alnum:]_-]\+\%(\.[[:alnum:]_-]\+\)*\ze\s*=\%(=\)\@!" contained
 
 " ---------------------------------------------------------------- highlighting
 hi def link wmapComment      Comment
@@ -141,6 +165,7 @@ hi def link wmapLetName      Identifier
 hi def link wmapOpName       Function
 hi def link wmapParam        Identifier
 hi def link wmapString       String
+hi def link wmapPlainString  wmapString
 hi def link wmapEscape       SpecialChar
 hi def link wmapCapture      Special
 hi def link wmapCaptureDelim Delimiter
@@ -159,6 +184,10 @@ hi def link wmapTemplate     String
 hi def link wmapTemplateRef  Special
 hi def link wmapConfig       Keyword
 hi def link wmapConfigPath   Identifier
+hi def link wmapBoolean      Boolean
+hi def link wmapNull         Constant
+hi def link wmapWriteFrom    wmapKeyword
+hi def link wmapWriteKey     Identifier
 hi def link wmapShape        Keyword
 hi def link wmapDtype        Type
 hi def link wmapDtypeClass   Type
@@ -171,6 +200,7 @@ hi def link wmapFillMean     Constant
 hi def link wmapMakeFill     wmapOpStage
 hi def link wmapMakeLike     wmapKeyword
 hi def link wmapMakeIn       wmapKeyword
+hi def link wmapMakeWhen     wmapKeyword
 hi def link wmapMakeVar      wmapCaptureName
 hi def link wmapRange        Operator
 hi def link wmapRangeEnd     wmapNumber

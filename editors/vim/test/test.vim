@@ -374,6 +374,132 @@ call s:Expect(s:l, '# for in like', 'wmapComment', 'Comment')
 call s:Expect('makes "m"', 'makes', '', '')
 call s:Expect('also_x "m"', 'also_x', '', '')
 
+" --- use .. under
+let s:l = 'use "./text.wmap" under'
+call s:Expect(s:l, 'use', 'wmapKeyword', 'Keyword')
+call s:Expect(s:l, './text.wmap', 'wmapString', 'String')
+call s:Expect(s:l, 'under', 'wmapKeyword', 'Keyword')
+call s:Expect(s:l, 'language_model.', 'wmapString', 'String')
+let s:l = 'use "mappings/llama/hf-to-burn.wmap" under'
+call s:Expect(s:l, 'under', 'wmapKeyword', 'Keyword')
+call s:Expect(s:l, '->', 'wmapOperator', 'Operator')
+call s:Expect(s:l, 'text.', 'wmapString', 'String')
+call s:Expect(s:l, '# under', 'wmapComment', 'Comment')
+call s:Expect(s:l, 'under a', 'wmapComment', 'Comment')
+
+" --- when
+let s:l = '"model.embed_tokens.weight" | pad(axis=0, after=8) -> "model.embed_tokens.weight" when'
+call s:Expect(s:l, 'pad', 'wmapBuiltin', 'Function')
+call s:Expect(s:l, 'when', 'wmapKeyword', 'Keyword')
+call s:Expect(s:l, 'config', 'wmapConfig', 'Keyword')
+call s:Expect(s:l, '.add_tokens', 'wmapConfigPath', 'Identifier')
+call s:Expect(s:l, '??', 'wmapOperator', 'Operator')
+call s:Expect(s:l, '0', 'wmapNumber', 'Number', 2)
+let s:l = 'optional "lm_head.weight" -> ["out.weight", "out.copy"] when zeros'
+call s:Expect(s:l, 'optional', 'wmapKeyword', 'Keyword')
+call s:Expect(s:l, ']', 'wmapDelimiter', 'Delimiter')
+call s:Expect(s:l, 'when', 'wmapKeyword', 'Keyword')
+call s:Expect(s:l, 'zeros', 'wmapBuiltin', 'Function')
+" `when` and `under` are keywords only in their place
+let s:l = '"model.under.when" -> "whenever.{i}"'
+call s:Expect(s:l, 'under.when', 'wmapString', 'String')
+call s:Expect(s:l, 'when"', 'wmapString', 'String')
+call s:Expect(s:l, 'whenever', 'wmapString', 'String')
+call s:Expect(s:l, '# when under', 'wmapComment', 'Comment')
+call s:Expect(s:l, 'when under', 'wmapComment', 'Comment')
+call s:Expect('let whence = when_x', 'whence', 'wmapLetName', 'Identifier')
+call s:Expect('let whence = when_x', 'when_x', '', '')
+let s:l = 'make zeros like "lm_head.bias" -> "made.when" for e'
+call s:Expect(s:l, 'made.when', 'wmapString', 'String')
+call s:Expect(s:l, 'for', 'wmapKeyword', 'Keyword')
+call s:Expect(s:l, 'experts', 'wmapMakeFor', '')
+call s:Expect(s:l, 'when 1', 'wmapMakeWhen', 'Keyword')
+call s:Expect(s:l, '1 -', 'wmapNumber', 'Number')
+call s:Expect(s:l, '-', 'wmapOperator', 'Operator', 2)
+call s:Expect(s:l, '# when', 'wmapComment', 'Comment')
+let s:l = '"a.{i}" -> "b.{i}"when(1 - zeros)'
+call s:Expect(s:l, 'when', 'wmapKeyword', 'Keyword')
+call s:Expect(s:l, '(', 'wmapDelimiter', 'Delimiter')
+call s:Expect(s:l, '1', 'wmapNumber', 'Number')
+let s:l = 'make ones like "a.{i}" -> "b.{i}" when means'
+call s:Expect(s:l, 'like', 'wmapMakeLike', 'Keyword')
+call s:Expect(s:l, 'when', 'wmapMakeWhen', 'Keyword')
+call s:Expect(s:l, 'means', 'wmapMakeTargets', '')
+
+" --- write
+let s:l = 'write "params.json" {'
+call s:Expect(s:l, 'write', 'wmapKeyword', 'Keyword')
+call s:Expect(s:l, 'params.json', 'wmapPlainString', 'String')
+call s:Expect(s:l, '{', 'wmapDelimiter', 'Delimiter')
+call s:Expect('    dim = config.hidden_size', 'dim', 'wmapWriteKey', 'Identifier')
+call s:Expect('    dim = config.hidden_size', '=', 'wmapOperator', 'Operator')
+call s:Expect('    dim = config.hidden_size', 'config', 'wmapConfig', 'Keyword')
+call s:Expect('    dim = config.hidden_size', '.hidden_size', 'wmapConfigPath', 'Identifier')
+let s:l = '    n_kv_heads = config.num_key_value_heads ?? heads'
+call s:Expect(s:l, 'n_kv_heads', 'wmapWriteKey', 'Identifier')
+call s:Expect(s:l, '??', 'wmapOperator', 'Operator')
+call s:Expect(s:l, 'heads ', 'wmapWriteBody', '', 3)
+call s:Expect(s:l, '# a comment', 'wmapComment', 'Comment')
+let s:l = '    rope_parameters.rope_type = "default"'
+call s:Expect(s:l, 'rope_parameters', 'wmapWriteKey', 'Identifier')
+call s:Expect(s:l, '.rope_type', 'wmapWriteKey', 'Identifier')
+call s:Expect(s:l, 'default', 'wmapPlainString', 'String')
+let s:l = '    rope_theta = config.rope_parameters.rope_theta ?? 10000.0'
+call s:Expect(s:l, 'rope_theta', 'wmapWriteKey', 'Identifier')
+call s:Expect(s:l, '10000.0', 'wmapFloat', 'Float')
+let s:l = '    architectures = ["LlamaForCausalLM", "x.{i}"]'
+call s:Expect(s:l, 'architectures', 'wmapWriteKey', 'Identifier')
+call s:Expect(s:l, '[', 'wmapDelimiter', 'Delimiter')
+call s:Expect(s:l, 'LlamaForCausalLM', 'wmapPlainString', 'String')
+call s:Expect(s:l, ',', 'wmapDelimiter', 'Delimiter')
+" a plain string: no {captures}
+call s:Expect(s:l, '{i}', 'wmapPlainString', 'String')
+call s:Expect('    tie_word_embeddings = true', 'tie_word_embeddings', 'wmapWriteKey', 'Identifier')
+call s:Expect('    tie_word_embeddings = true', 'true', 'wmapBoolean', 'Boolean')
+call s:Expect('    attention_bias = false', 'false', 'wmapBoolean', 'Boolean')
+call s:Expect('    ffn_dim_multiplier = null', 'null', 'wmapNull', 'Constant')
+" op and dtype names are not special in a write block
+let s:l = '    pad = 2 * (dim / 3)'
+call s:Expect(s:l, 'pad', 'wmapWriteKey', 'Identifier')
+call s:Expect(s:l, '2', 'wmapNumber', 'Number')
+call s:Expect(s:l, '*', 'wmapOperator', 'Operator')
+call s:Expect(s:l, '(', 'wmapDelimiter', 'Delimiter')
+call s:Expect(s:l, 'dim', 'wmapWriteBody', '')
+call s:Expect(s:l, '/', 'wmapOperator', 'Operator')
+call s:Expect('    layer-norm.f32 = 1', 'layer-norm', 'wmapWriteKey', 'Identifier')
+call s:Expect('    layer-norm.f32 = 1', '-', 'wmapWriteKey', 'Identifier')
+call s:Expect('    layer-norm.f32 = 1', 'f32', 'wmapWriteKey', 'Identifier')
+call s:Expect('    stop = [', 'stop', 'wmapWriteKey', 'Identifier')
+call s:Expect('        "a",', 'a', 'wmapPlainString', 'String')
+call s:Expect('        config.x ?? "b",', 'config', 'wmapConfig', 'Keyword')
+call s:Expect('        config.x ?? "b",', 'b', 'wmapPlainString', 'String')
+let s:l = 'write "config.json" from config {'
+call s:Expect(s:l, 'write', 'wmapKeyword', 'Keyword')
+call s:Expect(s:l, 'config.json', 'wmapPlainString', 'String')
+call s:Expect(s:l, 'from', 'wmapWriteFrom', 'Keyword')
+call s:Expect(s:l, 'config', 'wmapWriteFrom', 'Keyword', 2)
+call s:Expect(s:l, '{', 'wmapDelimiter', 'Delimiter')
+let s:l = '    vocab_size = config.vocab_size + 24'
+call s:Expect(s:l, 'vocab_size', 'wmapWriteKey', 'Identifier')
+call s:Expect(s:l, 'config', 'wmapConfig', 'Keyword')
+call s:Expect(s:l, '+', 'wmapOperator', 'Operator')
+call s:Expect(s:l, '24', 'wmapNumber', 'Number')
+let s:l = 'write "one.json" { n = 1 }'
+call s:Expect(s:l, 'write', 'wmapKeyword', 'Keyword')
+call s:Expect(s:l, 'one.json', 'wmapPlainString', 'String')
+call s:Expect(s:l, '{', 'wmapDelimiter', 'Delimiter')
+call s:Expect(s:l, 'n =', 'wmapWriteKey', 'Identifier')
+call s:Expect(s:l, '1', 'wmapNumber', 'Number')
+call s:Expect(s:l, '}', 'wmapDelimiter', 'Delimiter')
+" the write block is over
+call s:Expect('"after.write" -> "z"', 'after', 'wmapString', 'String')
+call s:Expect('"after.write" -> "z"', '->', 'wmapOperator', 'Operator')
+
+" --- true / false / null in expressions
+call s:Expect('let flags = [true, false, null]', 'true', 'wmapBoolean', 'Boolean')
+call s:Expect('let flags = [true, false, null]', 'false', 'wmapBoolean', 'Boolean')
+call s:Expect('let flags = [true, false, null]', 'null', 'wmapNull', 'Constant')
+
 " --- report
 call writefile(s:results + [printf('%d assertions, %d failed', len(s:results), s:failures)], s:out)
 if s:failures > 0
