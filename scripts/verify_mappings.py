@@ -25,14 +25,19 @@ import torch  # noqa: E402
 from safetensors.torch import load_file  # noqa: E402
 from transformers import AutoModelForCausalLM, ViTModel  # noqa: E402
 
+M = "tests/fixtures/models"
+# (mapping, source, folder of reference.safetensors, model_type, extra args)
 CASES = [
-    ("mappings/phi3/to-llama.wmap", "tests/fixtures/models/phi3", "llama", []),
-    ("mappings/qwen2/to-llama.wmap", "tests/fixtures/models/qwen2", "llama", []),
+    ("mappings/phi3/to-llama.wmap", f"{M}/phi3", f"{M}/phi3", "llama", []),
+    ("mappings/qwen2/to-llama.wmap", f"{M}/qwen2", f"{M}/qwen2", "llama", []),
     # 8 new tokens: the logits of the first 1000 must be the source's.
-    ("mappings/llama/extend-vocab.wmap", "tests/fixtures/models/llama_gqa", "llama",
+    ("mappings/llama/extend-vocab.wmap", f"{M}/llama_gqa", f"{M}/llama_gqa", "llama",
      ["--set", "add_tokens=8"]),
-    ("mappings/llama/extend-vocab.wmap", "tests/fixtures/models/llama_tied", "llama",
+    ("mappings/llama/extend-vocab.wmap", f"{M}/llama_tied", f"{M}/llama_tied", "llama",
      ["--set", "add_tokens=8", "--set", "zero_init=1"]),
+    # Meta's layout (written by the fixture script from the HF model) with its
+    # params.json, back to a transformers folder and the config.json wmap writes.
+    ("mappings/llama/meta-to-hf.wmap", f"{M}/llama_gqa/meta", f"{M}/llama_gqa", "llama", []),
 ]
 TOLERANCE = 1e-5
 
@@ -43,7 +48,7 @@ def main() -> int:
     args = ap.parse_args()
     torch.set_num_threads(1)
     failed = 0
-    for mapping, fixture, model_type, extra in CASES:
+    for mapping, fixture, ref_dir, model_type, extra in CASES:
         with tempfile.TemporaryDirectory() as tmp:
             out = os.path.join(tmp, "out")
             subprocess.run([args.wmap, "run", "--quiet", mapping, fixture, out, *extra], check=True)
@@ -52,7 +57,8 @@ def main() -> int:
             )
             problems = {k: v for k, v in info.items() if v}
             assert model.config.model_type == model_type, model.config.model_type
-            ref = load_file(os.path.join(fixture, "reference.safetensors"))
+            assert not os.path.exists(os.path.join(out, "params.json")) or "meta" not in fixture
+            ref = load_file(os.path.join(ref_dir, "reference.safetensors"))
             with torch.no_grad():
                 logits = model.eval()(
                     input_ids=ref["input_ids"], attention_mask=ref["attention_mask"], use_cache=False

@@ -120,6 +120,15 @@ pub enum Diagnostic {
         /// A name in scope close to it, if any.
         suggestion: Option<String>,
     },
+    /// `shape("name")[k]` naming a tensor the source does not hold.
+    UnknownTensor {
+        /// The quoted name.
+        span: Span,
+        /// The name.
+        name: String,
+        /// A source tensor's name close to it, if any.
+        suggestion: Option<String>,
+    },
     /// `config.a.b` where config.json has no such key (or there is no config).
     UnknownConfigKey {
         /// The `config.` reference, or the whole `??` chain when every key in it is missing.
@@ -1227,6 +1236,7 @@ impl Diagnostic {
             ConflictingTargetModel { .. } => "conflicting_target_model",
             DuplicateDefinition { .. } => "duplicate_definition",
             UnknownName { .. } => "unknown_name",
+            UnknownTensor { .. } => "unknown_tensor",
             UnknownConfigKey { .. } => "unknown_config_key",
             ConfigNotInteger { .. } => "config_not_integer",
             InexactDivision { .. } => "inexact_division",
@@ -1295,6 +1305,7 @@ impl Diagnostic {
             }
             DuplicateDefinition { what, name, .. } => format!("{what} `{name}` is defined twice"),
             UnknownName { name, .. } => format!("unknown name `{name}`"),
+            UnknownTensor { name, .. } => format!("the source has no tensor `{name}`"),
             UnknownConfigKey {
                 path, also, config, ..
             } if !also.is_empty() => {
@@ -1483,7 +1494,7 @@ impl Diagnostic {
             AmbiguousShape { problem, .. } => {
                 let detail = match problem {
                     ShapeProblem::OutsidePipeline => {
-                        "`shape[k]` is only defined in the arguments of an op in a pipeline".into()
+                        "`shape[k]` is only defined in the arguments of an op in a pipeline (`shape(\"NAME\")[k]` reads a named source tensor anywhere)".into()
                     }
                     ShapeProblem::InputsDiffer { first, other, axis } => {
                         format!("the inputs have {first} and {other} on axis {axis}")
@@ -1545,6 +1556,9 @@ impl Diagnostic {
             }
             ConflictingTargetModel { .. } => Some("keep one `target` declaration".into()),
             DuplicateDefinition { .. } => Some("rename one of them".into()),
+            UnknownTensor { suggestion, .. } => did_you_mean(suggestion).or_else(|| {
+                Some("`shape(\"NAME\")[k]` reads a source tensor by its full name; `wmap inspect SRC` lists them".into())
+            }),
             UnknownName { suggestion, .. } => did_you_mean(suggestion).or_else(|| {
                 Some("names come from `let`, from the parameters of an `op`, and `shape[k]`".into())
             }),
@@ -1770,6 +1784,7 @@ impl Diagnostic {
                 secondary(*previous, "first defined here"),
             ],
             UnknownName { span, .. } => vec![primary(*span, "not defined")],
+            UnknownTensor { span, .. } => vec![primary(*span, "not in the source")],
             UnknownConfigKey { span, also, .. } => vec![primary(
                 *span,
                 if also.is_empty() {

@@ -65,13 +65,15 @@ pub fn invert(loaded: &Loaded, tensors: &[Tensor], config: &Config, title: &[Str
     let mut ignored = Vec::new();
     let modules = crate::check::words::resolve(&loaded.modules, &mut ignored);
     let defs = Definitions::collect(&modules, &mut ignored);
-    let lets = Lets::evaluate(&defs.lets, config, &mut ignored);
+    let named = crate::check::env::Named::new(tensors);
+    let lets = Lets::evaluate(&defs.lets, config, &named, &mut ignored);
     let casts = defs.global_casts(&mut ignored);
     let mut inv = Inverter {
         loaded,
         lowered: &lowered,
         defs: &defs,
         lets: &lets,
+        named: &named,
         config,
         casts,
         out: Vec::new(),
@@ -130,6 +132,7 @@ struct Inverter<'a> {
     lowered: &'a Lowered,
     defs: &'a Definitions<'a>,
     lets: &'a Lets,
+    named: &'a crate::check::env::Named<'a>,
     config: &'a Config,
     casts: HashMap<DType, DType>,
     out: Vec<Diagnostic>,
@@ -673,6 +676,7 @@ impl Inverter<'_> {
             config: self.config,
             ops: &self.defs.ops,
             sources: std::slice::from_ref(&fake),
+            named: self.named,
         };
         let calls = [
             Stage::Call(literal_call(&f.name.value, params)),

@@ -395,3 +395,65 @@ fn target_on_the_command_line_is_a_checkpoint_or_a_spec() {
         .says("missing: norm.gamma [64]")
         .says("11 of another shape");
 }
+
+#[test]
+fn meta_to_hf_writes_the_config_json_transformers_builds_the_model_from() {
+    let case = Case::new();
+    let hf = case.path().join("hf");
+    let burn = case.path().join("burn");
+    let gqa = repo("tests/fixtures/models/llama_gqa");
+    // Meta's folder as the fixture script wrote it: consolidated weights and
+    // params.json, which is read as the config since there is no config.json.
+    case.run([
+        "run",
+        &repo("mappings/llama/meta-to-hf.wmap"),
+        &format!("{gqa}/meta"),
+        hf.to_str().unwrap(),
+    ])
+    .exits(0);
+    assert!(
+        !hf.join("params.json").exists(),
+        "Meta's params.json stays behind when the mapping writes config.json"
+    );
+    let written = json(&hf.join("config.json"));
+    // transformers' own config for the model the Meta weights came from.
+    let original = json(&Path::new(&gqa).join("config.json"));
+    for key in [
+        "model_type",
+        "architectures",
+        "hidden_size",
+        "intermediate_size",
+        "num_hidden_layers",
+        "num_attention_heads",
+        "num_key_value_heads",
+        "vocab_size",
+        "rms_norm_eps",
+        "hidden_act",
+        "tie_word_embeddings",
+    ] {
+        assert_eq!(written[key], original[key], "{key}");
+    }
+    assert_eq!(
+        written["rope_theta"],
+        original["rope_parameters"]["rope_theta"]
+    );
+    // The folder is a transformers checkpoint that the Llama model built
+    // from that config.json runs as transformers ran the original.
+    case.run([
+        "run",
+        &repo("mappings/llama/hf-to-burn.wmap"),
+        hf.to_str().unwrap(),
+        burn.to_str().unwrap(),
+    ])
+    .exits(0);
+    case.run([
+        "verify",
+        "--model",
+        "llama",
+        burn.to_str().unwrap(),
+        "--reference",
+        &format!("{gqa}/reference.safetensors"),
+    ])
+    .exits(0)
+    .prints("top-1 100.0%");
+}

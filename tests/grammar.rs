@@ -256,7 +256,11 @@ fn expr(x: &Expr) -> String {
             "config{}",
             path.iter().map(|k| format!(".{k}")).collect::<String>()
         ),
-        ExprKind::Shape(k) => format!("shape[{}]", expr(k)),
+        ExprKind::Shape { tensor: None, axis } => format!("shape[{}]", expr(axis)),
+        ExprKind::Shape {
+            tensor: Some(t),
+            axis,
+        } => format!("shape({:?})[{}]", t.value, expr(axis)),
         ExprKind::Neg(inner) => format!("(neg {})", expr(inner)),
         ExprKind::Binary(op, a, b) => format!("({} {} {})", op.symbol(), expr(a), expr(b)),
         ExprKind::Coalesce(a, b) => format!("(?? {} {})", expr(a), expr(b)),
@@ -500,6 +504,9 @@ fn shape_index() {
     assert_eq!(e("shape[0] / h / 2"), "(/ (/ shape[0] h) 2)");
     assert_eq!(e("shape[0] * shape[1]"), "(* shape[0] shape[1])");
     assert_eq!(e("shape[shape[0]]"), "shape[shape[0]]");
+    // A named source tensor's axis.
+    assert_eq!(e("shape(\"a.b\")[0]"), "shape(\"a.b\")[0]");
+    assert_eq!(e("shape( \"w\" )[-1] / 2"), "(/ shape(\"w\")[(neg 1)] 2)");
     let text = "let x = shape[ 1 ] + 2";
     let Item::Let(l) = &parse(text).items[0] else {
         unreachable!()

@@ -282,7 +282,7 @@ impl<'a> Definitions<'a> {
         fn walk(e: &Expr, visit: &mut dyn FnMut(&Expr)) {
             visit(e);
             match &e.kind {
-                ExprKind::Shape(i) | ExprKind::Neg(i) => walk(i, visit),
+                ExprKind::Shape { axis: i, .. } | ExprKind::Neg(i) => walk(i, visit),
                 ExprKind::Binary(_, a, b) | ExprKind::Coalesce(a, b) => {
                     walk(a, visit);
                     walk(b, visit)

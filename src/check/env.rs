@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use crate::checkpoint::config::{Config, Lookup};
+use crate::checkpoint::Tensor;
 use crate::diagnostics::{Diagnostic, Overflowed, ShapeProblem};
 use crate::source::Span;
 use crate::suggest;
@@ -26,12 +27,18 @@ impl Lets {
     }
 
     /// Evaluates the `let`s in order; each may use the ones before it.
-    pub fn evaluate(defs: &[&LetDef], config: &Config, out: &mut Vec<Diagnostic>) -> Lets {
+    pub fn evaluate(
+        defs: &[&LetDef],
+        config: &Config,
+        named: &Named,
+        out: &mut Vec<Diagnostic>,
+    ) -> Lets {
         let mut lets = Lets::default();
         for def in defs {
             let scope = Scope {
                 lets: &lets,
                 config,
+                named,
                 params: &[],
                 shape: None,
             };
@@ -45,10 +52,33 @@ impl Lets {
 /// The shapes `shape[k]` may refer to: the tensors entering the pipeline.
 pub type EntryShapes = [Vec<u64>];
 
+/// The source's tensors by name, for `shape("name")[k]`.
+pub struct Named<'a> {
+    tensors: &'a [Tensor],
+    index: HashMap<&'a str, usize>,
+}
+
+impl<'a> Named<'a> {
+    pub fn new(tensors: &'a [Tensor]) -> Named<'a> {
+        let index = tensors
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.name.as_str(), i))
+            .collect();
+        Named { tensors, index }
+    }
+
+    fn get(&self, name: &str) -> Option<&'a Tensor> {
+        self.index.get(name).map(|&i| &self.tensors[i])
+    }
+}
+
 /// Everything a name in an expression can refer to.
 pub struct Scope<'a> {
     pub lets: &'a Lets,
     pub config: &'a Config,
+    /// The source's tensors, for `shape("name")[k]`.
+    pub named: &'a Named<'a>,
     /// Parameters of the `op` being expanded, innermost call.
     pub params: &'a [(String, i64)],
     /// The tensors entering the enclosing pipeline; `None` outside pipelines.
@@ -62,7 +92,11 @@ impl Scope<'_> {
             ExprKind::Int(v) => *v,
             ExprKind::Name(name) => self.name(name, expr.span, out),
             ExprKind::Config(path) => self.config(path, expr.span, out),
-            ExprKind::Shape(index) => self.shape(index, expr.span, out),
+            ExprKind::Shape { tensor: None, axis } => self.shape(axis, expr.span, out),
+            ExprKind::Shape {
+                tensor: Some(name),
+                axis,
+            } => self.shape_of(name, axis, expr.span, out),
             ExprKind::Neg(inner) => {
                 let v = self.eval(inner, out)?;
                 checked(v.checked_neg(), expr, out)
@@ -193,6 +227,45 @@ impl Scope<'_> {
                 });
                 None
             }
+        }
+    }
+
+    /// `shape("name")[k]`: axis `k` of a source tensor, wherever it is used.
+    fn shape_of(
+        &self,
+        name: &crate::source::Spanned<String>,
+        index: &Expr,
+        span: Span,
+        out: &mut Vec<Diagnostic>,
+    ) -> Option<i64> {
+        let k = self.eval(index, out);
+        let Some(tensor) = self.named.get(&name.value) else {
+            out.push(Diagnostic::UnknownTensor {
+                span: name.span,
+                name: name.value.clone(),
+                suggestion: suggest::nearest(
+                    &name.value,
+                    self.named.tensors.iter().map(|t| t.name.as_str()),
+                )
+                .map(String::from),
+            });
+            return None;
+        };
+        let k = k?;
+        let rank = tensor.shape.len() as i64;
+        let axis = if k < 0 { k + rank } else { k };
+        if axis < 0 || axis >= rank {
+            out.push(Diagnostic::AxisOutOfRange {
+                span,
+                tensor: tensor.name.clone(),
+                axis: k,
+                shape: crate::diagnostics::ShapeText(tensor.shape.clone()),
+            });
+            return None;
+        }
+        match i64::try_from(tensor.shape[axis as usize]) {
+            Ok(d) => Some(d),
+            Err(_) => checked(None, index, out),
         }
     }
 

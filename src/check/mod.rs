@@ -86,7 +86,8 @@ pub fn lower(loaded: &Loaded, tensors: &[Tensor], config: &Config) -> Result<Low
     }
     let modules = words::resolve(&loaded.modules, &mut out);
     let defs = Definitions::collect(&modules, &mut out);
-    let lets = Lets::evaluate(&defs.lets, config, &mut out);
+    let named = env::Named::new(tensors);
+    let lets = Lets::evaluate(&defs.lets, config, &named, &mut out);
     let casts = defs.global_casts(&mut out);
     defs.check_ops(&mut out);
     let rules = defs.rules.len() + defs.drops.len() + defs.ties.len() + defs.casts.len();
@@ -99,6 +100,7 @@ pub fn lower(loaded: &Loaded, tensors: &[Tensor], config: &Config) -> Result<Low
             config,
             ops: &defs.ops,
             sources: tensors,
+            named: &named,
         },
     };
     let plan = checker.plan(&defs, &mut out);
@@ -216,6 +218,7 @@ impl Checker<'_> {
                     let scope = env::Scope {
                         lets: self.pipelines.lets,
                         config: self.pipelines.config,
+                        named: self.pipelines.named,
                         params: &[],
                         shape: None,
                     };
@@ -593,6 +596,7 @@ impl Checker<'_> {
         let scope = env::Scope {
             lets: self.pipelines.lets,
             config: self.pipelines.config,
+            named: self.pipelines.named,
             params: &[],
             shape: None,
         };
@@ -726,6 +730,7 @@ impl Checker<'_> {
         let scope = env::Scope {
             lets: self.pipelines.lets,
             config: self.pipelines.config,
+            named: self.pipelines.named,
             params: &[],
             shape: None,
         };
@@ -810,6 +815,7 @@ impl Checker<'_> {
         let scope = env::Scope {
             lets: self.pipelines.lets,
             config: self.pipelines.config,
+            named: self.pipelines.named,
             params: &[],
             shape: like.is_some().then_some(shapes.as_slice()),
         };

@@ -40,6 +40,8 @@ pub struct Pipelines<'a> {
     pub config: &'a Config,
     pub ops: &'a HashMap<String, &'a OpDef>,
     pub sources: &'a [Tensor],
+    /// The same tensors by name, for `shape("name")[k]`.
+    pub named: &'a super::env::Named<'a>,
 }
 
 /// What a call resolves to.
@@ -240,6 +242,7 @@ impl Pipelines<'_> {
         Scope {
             lets: self.lets,
             config: self.config,
+            named: self.named,
             params,
             shape: inst.entry.last().map(Vec::as_slice),
         }

@@ -51,18 +51,20 @@ impl Config {
     }
 
     /// The config for a checkpoint: `explicit` if given, else `config.json`
-    /// in the weights' folder if it exists, else an empty config.
+    /// in the weights' folder if it exists, else Meta's `params.json` there
+    /// (a Meta checkpoint's folder has no `config.json`), else an empty config.
     pub fn discover(weights_dir: &Path, explicit: Option<&Path>) -> Result<Config> {
         if let Some(path) = explicit {
             return Config::load(path);
         }
-        let beside: PathBuf = weights_dir.join("config.json");
-        // Anything there is read (a FIFO or a folder is refused, not skipped).
-        if std::fs::symlink_metadata(&beside).is_ok() {
-            Config::load(&beside)
-        } else {
-            Ok(Config::default())
+        for name in ["config.json", "params.json"] {
+            let beside: PathBuf = weights_dir.join(name);
+            // Anything there is read (a FIFO or a folder is refused, not skipped).
+            if std::fs::symlink_metadata(&beside).is_ok() {
+                return Config::load(&beside);
+            }
         }
+        Ok(Config::default())
     }
 
     /// Applies `--set a.b=value`; the value is JSON when it parses as JSON

@@ -626,8 +626,17 @@ pub(crate) fn is_extra(name: &str) -> bool {
     ) || name.starts_with("tokenizer")
 }
 
-/// Copies the extra files of `src_dir`, except those the mapping writes.
+/// The files that describe a model's architecture: a mapping that writes one
+/// states the output's, so the source's (of its own layout) stay behind.
+const MODEL_CONFIGS: [&str; 2] = ["config.json", "params.json"];
+
+/// Copies the extra files of `src_dir`, except those the mapping writes (and
+/// the source's model configs when it writes one of its own).
 fn copy_extras(src_dir: &Path, dst_dir: &Path, written: &[&str]) -> Result<()> {
+    let mut written = written.to_vec();
+    if written.iter().any(|w| MODEL_CONFIGS.contains(w)) {
+        written.extend(MODEL_CONFIGS);
+    }
     let entries = fs::read_dir(src_dir).map_err(|e| Error::io(src_dir, e))?;
     for entry in entries {
         let entry = entry.map_err(|e| Error::io(src_dir, e))?;

@@ -513,8 +513,14 @@ pub enum ExprKind {
     Name(String),
     /// `config.a.b`
     Config(Vec<String>),
-    /// `shape[k]`
-    Shape(Box<Expr>),
+    /// `shape[k]`: axis `k` of the tensor entering the pipeline; with a
+    /// name, `shape("name")[k]`, of that source tensor.
+    Shape {
+        /// The source tensor's name, when given.
+        tensor: Option<Box<Spanned<String>>>,
+        /// The axis.
+        axis: Box<Expr>,
+    },
     /// `-e`
     Neg(Box<Expr>),
     /// `a + b`, `a - b`, `a * b` or `a / b`.

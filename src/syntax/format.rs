@@ -514,12 +514,19 @@ fn render_any(p: Pair<Rule>) -> String {
         }
         Rule::paren => format!("({})", p.into_inner().map(render_any).collect::<String>()),
         Rule::shape_ref => {
-            let inner: String = p
-                .into_inner()
-                .filter(|i| i.as_rule() != Rule::kw_shape)
-                .map(render_any)
-                .collect();
-            format!("shape[{inner}]")
+            let mut of = String::new();
+            let mut inner = String::new();
+            for i in p.into_inner() {
+                match i.as_rule() {
+                    Rule::kw_shape => {}
+                    Rule::shape_of => {
+                        let name: String = i.into_inner().map(render_any).collect();
+                        of = format!("({name})");
+                    }
+                    _ => inner.push_str(&render_any(i)),
+                }
+            }
+            format!("shape{of}[{inner}]")
         }
         // Tokens, strings, patterns and config paths exactly as written.
         _ => p.as_str().to_string(),

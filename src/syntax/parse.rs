@@ -588,13 +588,27 @@ impl Builder {
                 ),
             },
             Rule::shape_ref => {
-                let index = pair
-                    .into_inner()
-                    .find(|p| p.as_rule() == Rule::inner_expr)
-                    .expect("shape index");
+                let mut tensor = None;
+                let mut axis = None;
+                for p in pair.into_inner() {
+                    match p.as_rule() {
+                        Rule::shape_of => {
+                            let name = p
+                                .into_inner()
+                                .find(|p| p.as_rule() == Rule::string)
+                                .expect("shape_of holds a string");
+                            tensor = Some(Box::new(self.string(name)));
+                        }
+                        Rule::inner_expr => axis = Some(self.expr(p)),
+                        _ => {}
+                    }
+                }
                 Expr {
                     span,
-                    kind: ExprKind::Shape(Box::new(self.expr(index))),
+                    kind: ExprKind::Shape {
+                        tensor,
+                        axis: Box::new(axis.expect("shape index")),
+                    },
                 }
             }
             other => unreachable!("not an expression: {other:?}"),
@@ -856,6 +870,7 @@ fn describe_rule(r: Rule) -> Option<&'static str> {
         Rule::config_ref | Rule::kw_config => "`config.KEY`",
         Rule::config_key => "a config key",
         Rule::shape_ref | Rule::kw_shape => "`shape[k]`",
+        Rule::shape_of => "`(\"tensor name\")`",
         Rule::coalesce_op => "`??`",
         Rule::add_op => "`+` or `-`",
         Rule::mul_op => "`*` or `/`",

@@ -301,7 +301,7 @@ fn level(e: &Expr) -> u8 {
         ExprKind::Binary(BinOp::Add | BinOp::Sub, ..) => 1,
         ExprKind::Binary(BinOp::Mul | BinOp::Div, ..) => 2,
         ExprKind::Neg(_) => 3,
-        ExprKind::Int(_) | ExprKind::Name(_) | ExprKind::Config(_) | ExprKind::Shape(_) => 4,
+        ExprKind::Int(_) | ExprKind::Name(_) | ExprKind::Config(_) | ExprKind::Shape { .. } => 4,
     }
 }
 
@@ -321,7 +321,11 @@ pub fn expr(e: &Expr) -> String {
         ExprKind::Int(v) => v.map(|v| v.to_string()).unwrap_or_else(|| "0".into()),
         ExprKind::Name(n) => n.clone(),
         ExprKind::Config(path) => format!("config.{}", path.join(".")),
-        ExprKind::Shape(k) => format!("shape[{}]", expr(k)),
+        ExprKind::Shape { tensor: None, axis } => format!("shape[{}]", expr(axis)),
+        ExprKind::Shape {
+            tensor: Some(name),
+            axis,
+        } => format!("shape({})[{}]", quote(&name.value), expr(axis)),
         ExprKind::Neg(inner) => format!("-{}", at(inner, 3)),
         ExprKind::Binary(op, a, b) => {
             let l = level(e);
