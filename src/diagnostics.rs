@@ -181,8 +181,19 @@ pub enum Diagnostic {
         span: Option<Span>,
         /// The model named, or the file given.
         model: String,
+        /// Whether `model` is a file (a checkpoint or a spec), not a model.
+        file: bool,
         /// What differs.
         fit: Box<TargetFit>,
+    },
+    /// `target "PATH"` naming a file that is not a readable checkpoint or spec.
+    UnreadableTarget {
+        /// The path as written.
+        span: Span,
+        /// The path as written.
+        path: String,
+        /// Why it could not be read.
+        why: String,
     },
     /// A `write` of a file name that is not a plain `.json` name.
     InvalidFileName {
@@ -1246,6 +1257,7 @@ impl Diagnostic {
             BadBranches { .. } => "bad_branches",
             InvalidFileName { .. } => "invalid_file_name",
             TargetMismatch { .. } => "target_mismatch",
+            UnreadableTarget { .. } => "unreadable_target",
             RecursiveOp { .. } => "recursive_op",
             BadArguments { .. } => "bad_arguments",
             UnknownDtype { .. } => "unknown_dtype",
@@ -1340,7 +1352,15 @@ impl Diagnostic {
                 "the tensors `target {model}` expects cannot be computed: {}",
                 fit.problem.as_deref().unwrap_or_default()
             ),
-            TargetMismatch { model, fit, span } => {
+            UnreadableTarget { path, why, .. } => {
+                format!("cannot read the target layout `{path}`: {why}")
+            }
+            TargetMismatch {
+                model,
+                fit,
+                span,
+                file,
+            } => {
                 let TargetFit {
                     missing,
                     unexpected,
@@ -1360,9 +1380,10 @@ impl Diagnostic {
                 if !fit.mistyped.is_empty() {
                     parts.push(format!("{} of another dtype", fit.mistyped.len()));
                 }
-                let what = match span {
-                    Some(_) => format!("what the `{model}` model expects"),
-                    None => format!("the layout of {model} (--target)"),
+                let what = match (span, file) {
+                    (Some(_), false) => format!("what the `{model}` model expects"),
+                    (Some(_), true) => format!("the layout of {model}"),
+                    (None, _) => format!("the layout of {model} (--target)"),
                 };
                 format!("the output is not {what}: {}", parts.join(", "))
             }
@@ -1612,6 +1633,9 @@ impl Diagnostic {
                 Some(lines.join("\n"))
             }
             TargetMismatch { .. } => None,
+            UnreadableTarget { .. } => Some(
+                "a target layout is a checkpoint (a .safetensors file, a folder or an index) or a spec from `wmap spec` (.json), relative to the mapping".into(),
+            ),
             MisplacedFill {
                 in_pipeline: true,
                 ..
@@ -1802,10 +1826,18 @@ impl Diagnostic {
             MisplacedFill { span, .. } => vec![primary(*span, "here")],
             InvalidFileName { span, .. } => vec![primary(*span, "this name")],
             TargetMismatch {
-                span: Some(span), ..
+                span: Some(span),
+                file: false,
+                ..
             } => {
                 vec![primary(*span, "the model checked against")]
             }
+            TargetMismatch {
+                span: Some(span), ..
+            } => {
+                vec![primary(*span, "the layout checked against")]
+            }
+            UnreadableTarget { span, .. } => vec![primary(*span, "this file")],
             TargetMismatch { span: None, .. } => vec![],
             BadBranches { span, .. } => vec![primary(*span, "here")],
             RecursiveOp { span, .. } => vec![primary(*span, "recursive call")],

@@ -30,6 +30,7 @@ pub mod syntax;
 pub(crate) mod text;
 #[cfg(feature = "verify")]
 pub mod verify;
+pub mod wanted;
 
 #[cfg(feature = "verify")]
 pub use cli::run;

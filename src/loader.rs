@@ -19,6 +19,20 @@ pub struct Loaded {
     pub modules: Vec<(FileId, Module)>,
     /// Syntax errors, unreadable or cyclic `use`s.
     pub diagnostics: Vec<Diagnostic>,
+    /// The layouts `target "PATH"` names, as read.
+    pub targets: Vec<TargetFile>,
+}
+
+/// A `target "PATH"` and what reading it gave.
+#[derive(Debug)]
+pub struct TargetFile {
+    /// The path as written in the mapping.
+    pub span: Span,
+    /// The file, relative to the mapping that names it.
+    pub path: PathBuf,
+    /// The tensors wanted, or why the file could not be read (reported by
+    /// the checker, beside the mapping's other problems).
+    pub wanted: std::result::Result<Vec<crate::check::Wanted>, String>,
 }
 
 impl Loaded {
@@ -27,11 +41,13 @@ impl Loaded {
         self.modules.last().map(|(id, _)| *id)
     }
 
-    /// Every file on disk that is part of the mapping (for `watch`).
+    /// Every file on disk that is part of the mapping (for `watch`),
+    /// target layouts included.
     pub fn paths(&self) -> Vec<PathBuf> {
         self.sources
             .files()
             .filter_map(|(_, f)| f.path.clone())
+            .chain(self.targets.iter().map(|t| t.path.clone()))
             .collect()
     }
 }
@@ -121,6 +137,15 @@ impl Loader {
                 return;
             }
         };
+        // A module used under a prefix serves another mapping's output: its
+        // targets are not that output's (they are removed with `prefix`).
+        if prefix.0.is_empty() && prefix.1.is_empty() {
+            for item in &module.items {
+                if let syntax::Item::TargetFile(t) = item {
+                    self.target_file(&origin, t);
+                }
+            }
+        }
         self.stack.push((origin.clone(), name));
         for used in module.uses() {
             self.use_module(&origin, used.value.as_str(), used.span, prefix);
@@ -138,6 +163,28 @@ impl Loader {
         }
         self.done.push((origin, prefix.clone()));
         self.loaded.modules.push((id, module));
+    }
+
+    /// Reads the layout of a `target "PATH"`, relative to the module's file.
+    fn target_file(&mut self, from: &Origin, t: &crate::source::Spanned<String>) {
+        let (path, wanted) = match from {
+            Origin::File(file) => {
+                // Named as diagnostics name files: relative to the current folder.
+                let path = file.parent().unwrap_or(Path::new(".")).join(&t.value);
+                let path = PathBuf::from(display_name(&path));
+                let wanted = crate::wanted::load(&path).map_err(|e| e.to_string());
+                (path, wanted)
+            }
+            Origin::Std(_) => (
+                PathBuf::from(&t.value),
+                Err("the standard library names no files".to_string()),
+            ),
+        };
+        self.loaded.targets.push(TargetFile {
+            span: t.span,
+            path,
+            wanted,
+        });
     }
 
     fn use_module(&mut self, from: &Origin, spec: &str, span: Span, prefix: &Prefix) {

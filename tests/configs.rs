@@ -457,3 +457,64 @@ fn meta_to_hf_writes_the_config_json_transformers_builds_the_model_from() {
     .exits(0)
     .prints("top-1 100.0%");
 }
+
+#[test]
+fn a_target_file_in_the_mapping_is_checked_like_target_on_the_command_line() {
+    let gqa = repo("tests/fixtures/models/llama_gqa");
+    let meta = std::fs::read(format!("{gqa}/meta/consolidated.safetensors")).unwrap();
+    let to_meta = std::fs::read_to_string(repo("mappings/llama/hf-to-meta.wmap")).unwrap();
+    // The layout beside the mapping, named relative to it: Meta's own file.
+    let with_target = to_meta.replace(
+        "use \"std/rotary\"",
+        "use \"std/rotary\"\ntarget \"layouts/meta.safetensors\"",
+    );
+    let case = Case::new()
+        .file("layouts/meta.safetensors", &meta)
+        .mapping(&with_target);
+    case.run(["check", "m.wmap", &gqa]).exits(0);
+    // A rule that writes the norm under another name fails before any data is read.
+    let wrong = with_target.replace("-> \"norm.weight\"", "-> \"final_norm.weight\"");
+    let case = case.mapping(&wrong);
+    let out = case.path().join("out");
+    case.run(["run", "m.wmap", &gqa, out.to_str().unwrap()])
+        .exits(1)
+        .says("wmap::target_mismatch")
+        .says("the output is not the layout of layouts/meta.safetensors: 1 missing, 1 unexpected")
+        .says("missing: norm.weight [64]")
+        .says("unexpected: final_norm.weight")
+        .says("the layout checked against");
+    assert!(!out.exists(), "nothing is written");
+    // Dtypes count in a checkpoint's layout.
+    let case = case.mapping(&format!("{with_target}cast f32 -> bf16\n"));
+    case.run(["check", "m.wmap", &gqa])
+        .exits(1)
+        .says("21 of another dtype");
+    // A file that is not there is reported with the mapping's other problems.
+    let missing = wrong.replace("layouts/meta.safetensors", "layouts/none.safetensors");
+    let case = case.mapping(&missing);
+    case.run(["check", "m.wmap", &gqa])
+        .exits(1)
+        .says("wmap::unreadable_target")
+        .says("none.safetensors");
+    // A spec from `wmap spec` gives names and shapes.
+    let spec = case.path().join("layouts/llama.json");
+    case.run([
+        "spec",
+        "--model",
+        "llama",
+        "--config",
+        &format!("{gqa}/config.json"),
+        "-o",
+        spec.to_str().unwrap(),
+    ])
+    .exits(0);
+    let to_burn = std::fs::read_to_string(repo("mappings/llama/hf-to-burn.wmap")).unwrap();
+    let spec_target =
+        |text: &str| text.replace("wmap 1\n", "wmap 1\ntarget \"layouts/llama.json\"\n");
+    let case = case.mapping(&spec_target(&to_burn));
+    case.run(["check", "m.wmap", &gqa]).exits(0);
+    let case = case.mapping(&spec_target(&to_meta));
+    case.run(["check", "m.wmap", &gqa])
+        .exits(1)
+        .says("missing: norm.gamma [64]");
+}

@@ -90,6 +90,7 @@ fn item(i: &Item) -> String {
     match i {
         Item::Version(v) => format!("(wmap {})", v.value),
         Item::Target(t) => format!("(target {})", t.value),
+        Item::TargetFile(t) => format!("(target-file {})", t.value),
         Item::Use(u) => format!("(use {})", u.value),
         Item::UseUnder(u) => format!("(use {} under {} -> {})", u.path.value, u.from, u.to),
         Item::Let(l) => format!("(let {} {})", l.name.value, expr(&l.value)),
@@ -319,6 +320,16 @@ fn target_declaration() {
         unreachable!()
     };
     assert_eq!(slice(text, t.span), "llama");
+    // A quoted path is a layout file, not a model.
+    assert_eq!(
+        one("target \"meta/consolidated.safetensors\""),
+        "(target-file meta/consolidated.safetensors)"
+    );
+    let text = "target \"spec.json\"";
+    let Item::TargetFile(t) = &parse(text).items[0] else {
+        unreachable!()
+    };
+    assert_eq!(slice(text, t.span), "\"spec.json\"");
 }
 
 #[test]

@@ -21,6 +21,8 @@ pub const TARGET_MODELS: &[&str] = &["gpt2", "bert", "llama"];
 /// Every statement of the mapping, by kind, in module order.
 pub struct Definitions<'a> {
     pub target_model: Option<&'a Spanned<String>>,
+    /// `target "PATH"`: the wanted layout as a file.
+    pub target_file: Option<&'a Spanned<String>>,
     pub lets: Vec<&'a LetDef>,
     pub ops: HashMap<String, &'a OpDef>,
     pub casts: Vec<&'a GlobalCast>,
@@ -77,6 +79,7 @@ impl<'a> Definitions<'a> {
     pub fn collect(modules: &'a [(FileId, Module)], out: &mut Vec<Diagnostic>) -> Definitions<'a> {
         let mut defs = Definitions {
             target_model: None,
+            target_file: None,
             lets: Vec::new(),
             ops: HashMap::new(),
             casts: Vec::new(),
@@ -120,6 +123,17 @@ impl<'a> Definitions<'a> {
                             _ => defs.target_model = Some(t),
                         }
                     }
+                    Item::TargetFile(t) => match defs.target_file {
+                        Some(prev) if prev.value != t.value => {
+                            out.push(Diagnostic::ConflictingTargetModel {
+                                span: t.span,
+                                previous: prev.span,
+                                found: t.value.clone(),
+                                other: prev.value.clone(),
+                            });
+                        }
+                        _ => defs.target_file = Some(t),
+                    },
                     Item::Use(_) | Item::UseUnder(_) => {}
                     Item::Let(l) => {
                         if let Some(prev) = let_spans.insert(&l.name.value, l.name.span) {

@@ -93,6 +93,7 @@ pub fn lower(loaded: &Loaded, tensors: &[Tensor], config: &Config) -> Result<Low
     let rules = defs.rules.len() + defs.drops.len() + defs.ties.len() + defs.casts.len();
     let checker = Checker {
         sources: &loaded.sources,
+        targets: &loaded.targets,
         tensors,
         casts,
         pipelines: Pipelines {
@@ -197,6 +198,7 @@ struct Claim {
 
 struct Checker<'a> {
     sources: &'a SourceMap,
+    targets: &'a [crate::loader::TargetFile],
     tensors: &'a [Tensor],
     casts: HashMap<DType, DType>,
     pipelines: Pipelines<'a>,
@@ -518,6 +520,9 @@ impl Checker<'_> {
         if let (Some(target), true) = (defs.target_model, out.is_empty()) {
             self.fits_target(target, &plan, out);
         }
+        if let Some(target) = defs.target_file {
+            self.fits_target_file(target, &plan, out);
+        }
         Some(Lowered {
             rules: checked_rules,
             drops: checked_drops,
@@ -660,6 +665,7 @@ impl Checker<'_> {
         let mismatch = |problem| Diagnostic::TargetMismatch {
             span: Some(target.span),
             model: target.value.clone(),
+            file: false,
             fit: Box::new(TargetFit {
                 problem,
                 ..TargetFit::default()
@@ -683,8 +689,35 @@ impl Checker<'_> {
             out.push(Diagnostic::TargetMismatch {
                 span: Some(target.span),
                 model: target.value.clone(),
+                file: false,
                 fit: Box::new(fit),
             });
+        }
+    }
+
+    /// Compares the plan's targets with the layout `target "PATH"` names
+    /// (read by the loader): names, shapes, and dtypes for a checkpoint.
+    fn fits_target_file(&self, target: &Spanned<String>, plan: &Plan, out: &mut Vec<Diagnostic>) {
+        let Some(read) = self.targets.iter().find(|t| t.span == target.span) else {
+            return; // not read: a mapping loaded without its files
+        };
+        match &read.wanted {
+            Err(why) => out.push(Diagnostic::UnreadableTarget {
+                span: target.span,
+                path: target.value.clone(),
+                why: why.clone(),
+            }),
+            Ok(wanted) if out.is_empty() => {
+                if let Some(fit) = compare(plan, wanted) {
+                    out.push(Diagnostic::TargetMismatch {
+                        span: Some(target.span),
+                        model: target.value.clone(),
+                        file: true,
+                        fit: Box::new(fit),
+                    });
+                }
+            }
+            Ok(_) => {} // the plan is not sound yet: comparing it adds noise
         }
     }
 

@@ -88,14 +88,7 @@ impl Inputs {
         }
         let wanted = match &args.target {
             None => None,
-            Some(path) => {
-                let spec = path.is_file() && path.extension().is_some_and(|e| e == "json");
-                let tensors = super::infer::load_target(path)?
-                    .into_iter()
-                    .map(|t| (t.name, t.shape, (!spec).then_some(t.dtype)))
-                    .collect();
-                Some((path.display().to_string(), tensors))
-            }
+            Some(path) => Some((path.display().to_string(), crate::wanted::load(path)?)),
         };
         Ok(Inputs {
             loaded,
@@ -114,6 +107,7 @@ impl Inputs {
                     vec![diagnostics::Diagnostic::TargetMismatch {
                         span: None,
                         model: name.clone(),
+                        file: true,
                         fit: Box::new(fit),
                     }],
                     plan.rules,

@@ -2,16 +2,13 @@
 //! mapping, then a check of it against SRC and a comparison of what it
 //! writes with TARGET.
 
-use std::path::{Path, PathBuf};
-
-use serde::Deserialize;
+use std::path::PathBuf;
 
 use super::common::Status;
 use crate::check;
 use crate::checkpoint::{Checkpoint, Config};
-use crate::dtype::DType;
 use crate::error::Error;
-use crate::infer::{self, Tensor};
+use crate::infer;
 use crate::loader;
 
 #[derive(Debug, clap::Args)]
@@ -32,50 +29,6 @@ pub struct Args {
     /// The JSON file that `config.` keys read when the draft is checked.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-}
-
-#[derive(Deserialize)]
-struct Spec {
-    tensors: Vec<SpecTensor>,
-}
-
-#[derive(Deserialize)]
-struct SpecTensor {
-    name: String,
-    shape: Vec<u64>,
-    dtype: String,
-}
-
-/// A target checkpoint, or a spec file.
-pub(crate) fn load_target(path: &Path) -> Result<Vec<Tensor>, Error> {
-    if path.is_file() && path.extension().is_some_and(|e| e == "json") {
-        let text = crate::fsio::read_text(path, crate::fsio::MAX_INDEX, "a spec")?;
-        let spec: Spec = serde_json::from_str(&text).map_err(|e| {
-            Error::Usage(crate::error::Usage::NotASpec {
-                path: path.display().to_string(),
-                why: e.to_string(),
-            })
-        })?;
-        return spec
-            .tensors
-            .into_iter()
-            .map(|t| {
-                let dtype = DType::from_name(&t.dtype).ok_or_else(|| {
-                    Error::Usage(crate::error::Usage::SpecDtype {
-                        path: path.display().to_string(),
-                        tensor: t.name.clone(),
-                        dtype: t.dtype.clone(),
-                    })
-                })?;
-                Ok(Tensor {
-                    name: t.name,
-                    shape: t.shape,
-                    dtype,
-                })
-            })
-            .collect();
-    }
-    Ok(Checkpoint::open(path)?.tensors)
 }
 
 pub fn run(args: &Args) -> Result<Status, Error> {
@@ -105,7 +58,7 @@ pub fn run(args: &Args) -> Result<Status, Error> {
         crate::fsio::vet_output(&args.output, args.force, &inputs)?;
     }
     let src = checkpoint.tensors.clone();
-    let dst = load_target(&args.target)?;
+    let dst = crate::wanted::tensors(&args.target)?;
     let mut hints = Vec::new();
     for h in &args.hints {
         let Some((from, to)) = h.split_once('=') else {

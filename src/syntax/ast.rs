@@ -45,7 +45,8 @@ impl Module {
             }
         }
         // The output is the using mapping's: its `target` is the one that counts.
-        self.items.retain(|i| !matches!(i, Item::Target(_)));
+        self.items
+            .retain(|i| !matches!(i, Item::Target(_) | Item::TargetFile(_)));
         for item in &mut self.items {
             match item {
                 Item::Rule(r) => {
@@ -73,6 +74,9 @@ pub enum Item {
     Version(Spanned<u64>),
     /// `target llama`
     Target(Spanned<String>),
+    /// `target "layout.safetensors"`: the wanted output layout, a checkpoint
+    /// or a spec, relative to the file that declares it.
+    TargetFile(Spanned<String>),
     /// `use "std/torch"`; the span covers the string.
     Use(Spanned<String>),
     /// `let name = expr`

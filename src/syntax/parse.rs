@@ -109,7 +109,14 @@ impl Builder {
                 let value = self.int(&int).map(|v| v as u64).unwrap_or(u64::MAX);
                 Item::Version(Spanned::new(value, self.span(&int)))
             }
-            Rule::target_decl => Item::Target(self.spanned_str(&next())),
+            Rule::target_decl => {
+                let name = next();
+                if name.as_rule() == Rule::string {
+                    Item::TargetFile(self.string(name))
+                } else {
+                    Item::Target(self.spanned_str(&name))
+                }
+            }
             Rule::use_decl => Item::Use(self.string(next())),
             Rule::use_under_decl => {
                 let path = self.string(next());

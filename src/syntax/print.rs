@@ -81,6 +81,7 @@ pub fn item(item: &Item) -> String {
     match item {
         Item::Version(v) => format!("wmap {}", v.value),
         Item::Target(t) => format!("target {}", t.value),
+        Item::TargetFile(t) => format!("target {}", quote(&t.value)),
         Item::Use(u) => format!("use {}", quote(&u.value)),
         Item::UseUnder(u) if u.to == u.from => {
             format!("use {} under {}", quote(&u.path.value), quote(&u.from))
