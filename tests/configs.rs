@@ -17,6 +17,22 @@ fn repo(path: &str) -> String {
         .to_string()
 }
 
+/// Writes `wmap spec --model llama` for the config of `fixture` to `name` in the case.
+fn llama_spec(case: &Case, fixture: &str, name: &str) -> std::path::PathBuf {
+    let spec = case.path().join(name);
+    case.run([
+        "spec",
+        "--model",
+        "llama",
+        "--config",
+        &format!("{fixture}/config.json"),
+        "-o",
+        spec.to_str().unwrap(),
+    ])
+    .exits(0);
+    spec
+}
+
 fn json(path: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
@@ -375,17 +391,7 @@ fn target_on_the_command_line_is_a_checkpoint_or_a_spec() {
         .says("21 of another dtype")
         .says("norm.weight: expected f32, written bf16");
     // A spec from `wmap spec` checks names and shapes only.
-    let spec = case.path().join("spec.json");
-    case.run([
-        "spec",
-        "--model",
-        "llama",
-        "--config",
-        &format!("{gqa}/config.json"),
-        "-o",
-        spec.to_str().unwrap(),
-    ])
-    .exits(0);
+    let spec = llama_spec(&case, &gqa, "spec.json");
     let to_burn = repo("mappings/llama/hf-to-burn.wmap");
     case.run(["check", &to_burn, &gqa, "--target", spec.to_str().unwrap()])
         .exits(0);
@@ -497,17 +503,7 @@ fn a_target_file_in_the_mapping_is_checked_like_target_on_the_command_line() {
         .says("wmap::unreadable_target")
         .says("none.safetensors");
     // A spec from `wmap spec` gives names and shapes.
-    let spec = case.path().join("layouts/llama.json");
-    case.run([
-        "spec",
-        "--model",
-        "llama",
-        "--config",
-        &format!("{gqa}/config.json"),
-        "-o",
-        spec.to_str().unwrap(),
-    ])
-    .exits(0);
+    llama_spec(&case, &gqa, "layouts/llama.json");
     let to_burn = std::fs::read_to_string(repo("mappings/llama/hf-to-burn.wmap")).unwrap();
     let spec_target =
         |text: &str| text.replace("wmap 1\n", "wmap 1\ntarget \"layouts/llama.json\"\n");

@@ -18,6 +18,24 @@ use crate::syntax::{
 /// Burn models that `target` may name.
 pub const TARGET_MODELS: &[&str] = &["gpt2", "bert", "llama"];
 
+/// Records a `target` declaration in `slot`, unless another one of the same
+/// kind names something else (`conflicting_target_model`).
+fn declare_target<'a>(
+    slot: &mut Option<&'a Spanned<String>>,
+    t: &'a Spanned<String>,
+    out: &mut Vec<Diagnostic>,
+) {
+    match slot {
+        Some(prev) if prev.value != t.value => out.push(Diagnostic::ConflictingTargetModel {
+            span: t.span,
+            previous: prev.span,
+            found: t.value.clone(),
+            other: prev.value.clone(),
+        }),
+        _ => *slot = Some(t),
+    }
+}
+
 /// Every statement of the mapping, by kind, in module order.
 pub struct Definitions<'a> {
     pub target_model: Option<&'a Spanned<String>>,
@@ -111,29 +129,9 @@ impl<'a> Definitions<'a> {
                                 known: TARGET_MODELS.iter().map(|s| s.to_string()).collect(),
                             });
                         }
-                        match defs.target_model {
-                            Some(prev) if prev.value != t.value => {
-                                out.push(Diagnostic::ConflictingTargetModel {
-                                    span: t.span,
-                                    previous: prev.span,
-                                    found: t.value.clone(),
-                                    other: prev.value.clone(),
-                                });
-                            }
-                            _ => defs.target_model = Some(t),
-                        }
+                        declare_target(&mut defs.target_model, t, out);
                     }
-                    Item::TargetFile(t) => match defs.target_file {
-                        Some(prev) if prev.value != t.value => {
-                            out.push(Diagnostic::ConflictingTargetModel {
-                                span: t.span,
-                                previous: prev.span,
-                                found: t.value.clone(),
-                                other: prev.value.clone(),
-                            });
-                        }
-                        _ => defs.target_file = Some(t),
-                    },
+                    Item::TargetFile(t) => declare_target(&mut defs.target_file, t, out),
                     Item::Use(_) | Item::UseUnder(_) => {}
                     Item::Let(l) => {
                         if let Some(prev) = let_spans.insert(&l.name.value, l.name.span) {
