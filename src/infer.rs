@@ -26,6 +26,7 @@ use crate::syntax::format::quote_pattern;
 use crate::syntax::print::Document;
 use crate::syntax::{Item, Matcher, OpCall, Pattern, PatternPart, Rule, Targets};
 
+use crate::checkpoint::Config;
 pub use crate::checkpoint::Tensor;
 
 /// A draft and how much of it was resolved.
@@ -39,6 +40,10 @@ pub struct Draft {
     pub unresolved_targets: usize,
     /// Pairings decided by a tie (marked `# guess:` in the text).
     pub guesses: usize,
+    /// Target biases no source holds, drafted as `make zeros`.
+    pub made: usize,
+    /// Whether the draft writes the target's config file.
+    pub wrote_config: bool,
 }
 
 /// One side's layer pattern.
@@ -343,6 +348,7 @@ pub fn infer(
     src: &[Tensor],
     dst: &[Tensor],
     hints: &[(String, String)],
+    configs: Option<(&Config, &Config)>,
     title: &[String],
 ) -> Draft {
     let sg = groups(src, hints);
@@ -553,6 +559,40 @@ pub fn infer(
         doc.extend(entry);
     }
 
+    // Target biases no source has: a zero bias computes what a missing one
+    // does (Qwen2's projections into Llama with `attention_bias`).
+    let mut made_doc = Document::new();
+    let mut made = 0;
+    for (b, t) in tg.iter().enumerate() {
+        if dst_used[b] || t.role != Some("bias") {
+            continue;
+        }
+        if let Some(item) = zero_bias(t, dst) {
+            dst_used[b] = true;
+            made += 1;
+            made_doc.comment(&format!(
+                "nothing in the source for {}: made as zeros (if the source holds it under another name, map that instead)",
+                t.describe(dst)
+            ));
+            made_doc.item(item);
+        }
+    }
+    if !made_doc.is_empty() {
+        doc.blank();
+        doc.extend(made_doc);
+    }
+    let wrote_config = match configs.and_then(|(s, t)| draft_config(s, t)) {
+        Some((name, write)) => {
+            doc.blank();
+            doc.comment(&format!(
+                "The target's {name}: keys equal to the source config's are read from it, the others are the target's values."
+            ));
+            doc.item(write);
+            true
+        }
+        None => false,
+    };
+
     // What is left, with the candidates considered.
     let mut left = Document::new();
     let unresolved_sources = sg
@@ -590,7 +630,122 @@ pub fn infer(
         unresolved_sources,
         unresolved_targets,
         guesses,
+        made,
+        wrote_config,
     }
+}
+
+/// A `write` of the target's config file (`config.json`, or Meta's
+/// `params.json`), when there is one and it is not the source's: each key
+/// whose value the source config holds at the same path reads it
+/// (`hidden_size = config.hidden_size`), every other key is the target's
+/// literal value.
+fn draft_config(source: &Config, target: &Config) -> Option<(String, Item)> {
+    use crate::checkpoint::config::Lookup;
+    use crate::syntax::{ConfigEntry, Expr, ExprKind, JsonExpr, WriteDef};
+    let name = std::path::Path::new(target.file.as_deref()?)
+        .file_name()?
+        .to_string_lossy()
+        .into_owned();
+    if !name.ends_with(".json") || target.root.is_empty() || target.root == source.root {
+        return None;
+    }
+    let mut entries = ConfigEntry::literals(&target.root)?;
+    for entry in &mut entries {
+        let path: Vec<String> = entry.key.value.split('.').map(String::from).collect();
+        let same = match (&entry.value, source.lookup(&path)) {
+            (JsonExpr::Literal(v), Lookup::Found(found)) => v.value == *found,
+            (JsonExpr::List(_), Lookup::Found(found)) => {
+                target.lookup(&path) == Lookup::Found(found)
+            }
+            _ => false,
+        };
+        if same {
+            entry.value = JsonExpr::Expr(Expr {
+                span: nowhere(),
+                kind: ExprKind::Config(path),
+            });
+        }
+    }
+    let write = Item::Write(WriteDef {
+        span: nowhere(),
+        file: Spanned::new(name.clone(), nowhere()),
+        from_config: false,
+        entries,
+    });
+    Some((name, write))
+}
+
+/// `make zeros(shape=[..], dtype=..) -> "PATTERN" for i in A..B, ...` for
+/// every member of `t`, when they share one shape and dtype and their
+/// layer indices are every combination of one range per capture.
+fn zero_bias(t: &Group, dst: &[Tensor]) -> Option<Item> {
+    use crate::syntax::ast::{Made, Reads};
+    use crate::syntax::{Expr, ExprKind, ForRange};
+    let first = &dst[t.first()];
+    if t.members
+        .values()
+        .any(|&m| dst[m].shape != first.shape || dst[m].dtype != first.dtype)
+    {
+        return None;
+    }
+    let captures: Vec<String> = t
+        .parts
+        .iter()
+        .filter_map(|p| match p {
+            PatternPart::Capture(c) => Some(c.name.clone()),
+            PatternPart::Text(_) => None,
+        })
+        .collect();
+    let mut ranges = Vec::new();
+    let mut count: usize = 1;
+    for (k, name) in captures.iter().enumerate() {
+        let values: BTreeSet<u64> = t
+            .members
+            .keys()
+            .filter_map(|key| key.get(k).copied())
+            .collect();
+        let (lo, hi) = (*values.first()?, *values.last()?);
+        if (hi - lo + 1) as usize != values.len() {
+            return None; // not one range
+        }
+        count = count.checked_mul(values.len())?;
+        let int = |v: u64| Expr {
+            span: nowhere(),
+            kind: ExprKind::Int(i64::try_from(v).ok()),
+        };
+        ranges.push(ForRange {
+            span: nowhere(),
+            capture: Spanned::new(name.clone(), nowhere()),
+            start: int(lo),
+            end: int(hi + 1),
+        });
+    }
+    if count != t.members.len() {
+        return None; // not every combination
+    }
+    let shape = first.shape.iter().map(|&d| made::int(d as i64)).collect();
+    let fill = made_call(
+        "zeros",
+        vec![
+            made::named("shape", made::list(shape)),
+            made::named("dtype", made::name(first.dtype.name())),
+        ],
+    );
+    Some(Item::Rule(Rule {
+        span: nowhere(),
+        optional: false,
+        fallback: false,
+        reads: Reads::Makes(Box::new(Made {
+            fill,
+            like: false,
+            ranges,
+        })),
+        sources: Matcher::Patterns(Vec::new()),
+        pipeline: Vec::new(),
+        targets: Targets::Patterns(vec![pattern(t)]),
+        when: None,
+    }))
 }
 
 fn nowhere() -> Span {

@@ -34,7 +34,7 @@ use crate::syntax::{
     Arg, ArgValue, Arm, Branches, Capture, CaptureKind, Drop, Expr, ExprKind, Item, Matcher,
     OpCall, OpDef, Pattern, PatternPart, Reads, Rule, Stage, Targets,
 };
-use crate::syntax::{ConfigEntry, JsonExpr, WriteDef};
+use crate::syntax::{ConfigEntry, WriteDef};
 
 /// The result of inverting: the reverse mapping's text, or why not.
 #[derive(Debug)]
@@ -298,51 +298,6 @@ impl Inverter<'_> {
     /// The forward mapping wrote the output's config: the reverse writes
     /// back the source's, key for key, as literals.
     fn source_config(&self, doc: &mut Document) {
-        fn literal(v: &serde_json::Value) -> Option<JsonExpr> {
-            let at = nowhere();
-            Some(match v {
-                serde_json::Value::Array(items) => JsonExpr::List(Spanned::new(
-                    items.iter().map(literal).collect::<Option<Vec<_>>>()?,
-                    at,
-                )),
-                serde_json::Value::Object(_) => return None,
-                other => JsonExpr::Literal(Spanned::new(other.clone(), at)),
-            })
-        }
-        fn entries(
-            prefix: &str,
-            map: &serde_json::Map<String, serde_json::Value>,
-            out: &mut Vec<ConfigEntry>,
-        ) -> bool {
-            let plain = |k: &str| {
-                !k.is_empty()
-                    && k.bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
-            };
-            for (k, v) in map {
-                if !plain(k) {
-                    return false;
-                }
-                let key = format!("{prefix}{k}");
-                match v {
-                    serde_json::Value::Object(inner) if !inner.is_empty() => {
-                        if !entries(&format!("{key}."), inner, out) {
-                            return false;
-                        }
-                    }
-                    _ => match literal(v) {
-                        Some(value) => out.push(ConfigEntry {
-                            span: nowhere(),
-                            key: Spanned::new(key, nowhere()),
-                            value,
-                        }),
-                        None => return false,
-                    },
-                }
-            }
-            true
-        }
-        let mut list = Vec::new();
         let name = self
             .config
             .file
@@ -360,10 +315,15 @@ impl Inverter<'_> {
             "config.json".into()
         };
         doc.blank();
-        if self.config.file.is_none() || !entries("", &self.config.root, &mut list) {
+        let list = self
+            .config
+            .file
+            .as_ref()
+            .and_then(|_| ConfigEntry::literals(&self.config.root));
+        let Some(list) = list else {
             doc.comment("The forward mapping writes the output's config; this reverse cannot say the source's: copy it.");
             return;
-        }
+        };
         doc.comment("The forward mapping wrote the output's config: this is the source's.");
         doc.item(Item::Write(WriteDef {
             span: nowhere(),

@@ -224,3 +224,77 @@ fn hints_teach_it_a_vocabulary() {
         .code(2)
         .stderr(predicate::str::contains("--hint expects FROM=TO"));
 }
+
+#[test]
+fn a_bias_no_source_holds_is_made_and_the_targets_config_is_written() {
+    // The target: Qwen2 as Llama with `attention_bias`, whose o_proj.bias
+    // Qwen2 does not have, and Llama's config.json (shipped mapping's output,
+    // which transformers loads and runs as Qwen2: scripts/verify_mappings.py).
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("as-llama");
+    wmap()
+        .args(["run", "--quiet", "mappings/qwen2/to-llama.wmap"])
+        .arg(fixture("qwen2"))
+        .arg(&target)
+        .assert()
+        .success();
+    let drafted = dir.path().join("draft.wmap");
+    wmap()
+        .arg("infer")
+        .arg(fixture("qwen2"))
+        .arg(&target)
+        .arg("-o")
+        .arg(&drafted)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "0 source and 0 target patterns left",
+        ))
+        .stderr(predicate::str::contains(
+            "1 target bias pattern no source holds, made as zeros",
+        ))
+        .stderr(predicate::str::contains("writes the target's config"))
+        .stderr(predicate::str::contains(
+            "check: clean; writes exactly the 29 tensors",
+        ));
+    let text = std::fs::read_to_string(&drafted).unwrap();
+    assert!(
+        text.contains("make zeros(shape=[64], dtype=f32) -> \"model.layers.{i}.self_attn.o_proj.bias\" for i in 0..2"),
+        "{text}"
+    );
+    // Keys Qwen2 shares are read from its config; Llama's own are literals.
+    for line in [
+        "write \"config.json\" {",
+        "    model_type = \"llama\"",
+        "    hidden_size = config.hidden_size",
+        "    num_key_value_heads = config.num_key_value_heads",
+        "    attention_bias = true",
+    ] {
+        assert!(text.contains(line), "{line}\n{text}");
+    }
+    // Run unedited, the draft writes the target exactly, config included.
+    let out = dir.path().join("out");
+    wmap()
+        .args(["run", "--quiet"])
+        .arg(&drafted)
+        .arg(fixture("qwen2"))
+        .arg(&out)
+        .assert()
+        .success();
+    wmap()
+        .arg("diff")
+        .arg(&target)
+        .arg(&out)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("29 bit-identical"));
+    let config = |d: &Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(d.join("config.json")).unwrap()).unwrap()
+    };
+    assert_eq!(config(&out), config(&target));
+    // Against a spec (no config) nothing is written.
+    let (spec_draft, _) = draft(dir.path(), "llama", "qwen2");
+    assert!(!std::fs::read_to_string(spec_draft)
+        .unwrap()
+        .contains("write "));
+}

@@ -74,7 +74,14 @@ pub fn run(args: &Args) -> Result<Status, Error> {
         ),
         "Pairs were made by layer indices, shapes (direct or transposed) and names.".into(),
     ];
-    let draft = infer::infer(&src, &dst, &hints, &title);
+    let config = Config::discover(&checkpoint.dir, args.config.as_deref())?;
+    // A target checkpoint's config (a spec has none), for a drafted `write`.
+    let target_config = match Checkpoint::open(&args.target) {
+        Ok(target) => Config::discover(&target.dir, None).ok(),
+        Err(_) => None,
+    };
+    let configs = target_config.as_ref().map(|t| (&config, t));
+    let draft = infer::infer(&src, &dst, &hints, configs, &title);
 
     if args.output.as_os_str() == "-" {
         print!("{}", draft.text);
@@ -83,13 +90,22 @@ pub fn run(args: &Args) -> Result<Status, Error> {
     }
 
     // How far the draft is from done.
-    let config = Config::discover(&checkpoint.dir, args.config.as_deref())?;
     let loaded = loader::load_text(&args.output.display().to_string(), &draft.text);
     let checked = check::check(&loaded, &checkpoint.tensors, &config);
     eprintln!(
         "draft: {} rules; {} source and {} target patterns left as comments",
         draft.rules, draft.unresolved_sources, draft.unresolved_targets
     );
+    if draft.made > 0 {
+        eprintln!(
+            "draft: {} target bias pattern{} no source holds, made as zeros",
+            draft.made,
+            if draft.made == 1 { "" } else { "s" }
+        );
+    }
+    if draft.wrote_config {
+        eprintln!("draft: writes the target's config, keys the source shares read from its config");
+    }
     if draft.guesses > 0 {
         eprintln!(
             "draft: {} pairing{} decided by a tie, marked `# guess:` with the alternatives; review {}",

@@ -135,6 +135,60 @@ pub struct ConfigEntry {
     pub value: JsonExpr,
 }
 
+impl ConfigEntry {
+    /// The entries of a `write` that give `map` key for key as literals
+    /// (nested objects by dotted keys), with no place in any file; `None`
+    /// when a key is not a plain word or a value has no written form (an
+    /// object inside a list).
+    pub fn literals(map: &serde_json::Map<String, serde_json::Value>) -> Option<Vec<ConfigEntry>> {
+        fn literal(v: &serde_json::Value) -> Option<JsonExpr> {
+            Some(match v {
+                serde_json::Value::Array(items) => JsonExpr::List(Spanned::new(
+                    items.iter().map(literal).collect::<Option<Vec<_>>>()?,
+                    nowhere(),
+                )),
+                serde_json::Value::Object(_) => return None,
+                other => JsonExpr::Literal(Spanned::new(other.clone(), nowhere())),
+            })
+        }
+        fn entries(
+            prefix: &str,
+            map: &serde_json::Map<String, serde_json::Value>,
+            out: &mut Vec<ConfigEntry>,
+        ) -> Option<()> {
+            let plain = |k: &str| {
+                !k.is_empty()
+                    && k.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
+            };
+            for (k, v) in map {
+                if !plain(k) {
+                    return None;
+                }
+                let key = format!("{prefix}{k}");
+                match v {
+                    serde_json::Value::Object(inner) if !inner.is_empty() => {
+                        entries(&format!("{key}."), inner, out)?
+                    }
+                    _ => out.push(ConfigEntry {
+                        span: nowhere(),
+                        key: Spanned::new(key, nowhere()),
+                        value: literal(v)?,
+                    }),
+                }
+            }
+            Some(())
+        }
+        let mut out = Vec::new();
+        entries("", map, &mut out)?;
+        Some(out)
+    }
+}
+
+fn nowhere() -> Span {
+    Span::new(crate::source::FileId(0), 0..0)
+}
+
 /// A value in a `write`.
 #[derive(Debug, Clone)]
 pub enum JsonExpr {
