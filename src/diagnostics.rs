@@ -1117,6 +1117,9 @@ pub enum Irreversible {
         /// The values it leaves.
         values: usize,
     },
+    /// The reverse would call an op with `shape("NAME")[k]` in its
+    /// arguments, and NAME is a tensor of the forward's source only.
+    NamesASourceTensor,
 }
 
 impl fmt::Display for Irreversible {
@@ -1174,6 +1177,10 @@ impl fmt::Display for Irreversible {
                 f,
                 "this arm leaves {values} values from one, and an arm of the reverse takes one"
             ),
+            NamesASourceTensor => write!(
+                f,
+                "the reverse would read `shape(\"...\")` of a tensor that only the forward's source holds"
+            ),
         }
     }
 }
@@ -1197,6 +1204,7 @@ impl Irreversible {
             EntriesLeftOut { .. } => "a reverse exists only when every entry is picked at least once",
             ShapesDiffer => "split the rule so that each applies to one shape",
             ArmOfSeveral { .. } => "make each arm leave one value: split before the branches",
+            NamesASourceTensor => "give the size a `let` (`let d = shape(\"NAME\")[0]`): the reverse keeps its value",
         };
         Some(text.into())
     }

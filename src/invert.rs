@@ -217,6 +217,18 @@ impl Inverter<'_> {
                     Item::Use(u) if u.value.starts_with("std/") && !uses.contains(&u.value) => {
                         uses.push(u.value.clone());
                     }
+                    // A size read from a forward source tensor is that
+                    // number in the reverse, whose source has other names.
+                    Item::Let(l) if l.value.names_a_tensor() => {
+                        let mut pinned = l.clone();
+                        if let Some(Some(v)) = self.lets.get(&l.name.value) {
+                            pinned.value = crate::syntax::Expr {
+                                span: nowhere(),
+                                kind: crate::syntax::ExprKind::Int(Some(*v)),
+                            };
+                        }
+                        definitions.push(Item::Let(pinned));
+                    }
                     Item::Let(_) | Item::Op(_) => definitions.push(item.clone()),
                     _ => {}
                 }
@@ -497,6 +509,14 @@ impl Inverter<'_> {
                 Stage::Call(call) => self.call(call, steps.get(k)),
                 Stage::Branches(b) => self.branches(b, steps.get(k)).map(|s| vec![s]),
             };
+            let inverse = match inverse {
+                Some(stages) if Stage::name_a_tensor(&stages) => {
+                    self.out
+                        .push(refuse(stage.span(), Irreversible::NamesASourceTensor));
+                    None
+                }
+                other => other,
+            };
             match inverse {
                 Some(stages) => out.extend(stages),
                 None => ok = false,
@@ -552,6 +572,12 @@ impl Inverter<'_> {
             Callee::User(name) => {
                 let def = self.defs.ops.get(name.as_str()).copied()?;
                 if let Some(inverse) = self.inverse_op(def, step) {
+                    let body = self.defs.ops.get(inverse.as_str()).map(|g| &g.body[..]);
+                    if body.is_some_and(Stage::name_a_tensor) {
+                        self.out
+                            .push(refuse(call.span, Irreversible::NamesASourceTensor));
+                        return None;
+                    }
                     return Some(vec![Stage::Call(made_call(&inverse, call.args.clone()))]);
                 }
                 self.calls(&def.body, &step.body)

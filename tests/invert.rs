@@ -500,3 +500,22 @@ fallback "{name:**}" -> "{name}"
         "{text}"
     );
 }
+
+#[test]
+fn a_size_read_from_a_source_tensor_is_a_number_in_the_reverse() {
+    // The forward renames the tensor it reads the size from, so the reverse's
+    // source has no such name: the `let` becomes the value it had.
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("sized.wmap");
+    std::fs::write(
+        &rules,
+        "let d = shape(\"transformer.wte.weight\")[1]\n\
+         \"transformer.wte.weight\" -> \"embed\"\n\
+         \"transformer.h.{i}.attn.c_attn.weight\" | reshape(d, 3, d) -> \"qkv.{i}\"\n\
+         fallback \"{name:**}\" -> \"{name}\"\n",
+    )
+    .unwrap();
+    let reverse = round_trip(&rules, &fixture("gpt2"), &[]);
+    assert!(reverse.contains("let d = 64\n"), "{reverse}");
+    assert!(!reverse.contains("shape(\""), "{reverse}");
+}

@@ -507,6 +507,14 @@ impl Stage {
         walk(stages, &mut out);
         out
     }
+
+    /// Whether an argument of `stages` reads a source tensor by name
+    /// (`shape("NAME")[k]`).
+    pub fn name_a_tensor(stages: &[Stage]) -> bool {
+        Stage::calls(stages)
+            .iter()
+            .any(|c| c.args.iter().any(|a| a.value.names_a_tensor()))
+    }
 }
 
 /// One op call of a pipeline: `transpose`, `split(axis=0, parts=3)`, `my_op(h)`.
@@ -543,6 +551,15 @@ pub enum ArgValue {
 }
 
 impl ArgValue {
+    /// Whether the value reads a source tensor by name (`shape("NAME")[k]`).
+    pub fn names_a_tensor(&self) -> bool {
+        match self {
+            ArgValue::Expr(e) => e.names_a_tensor(),
+            ArgValue::Float(_) => false,
+            ArgValue::List(items) => items.value.iter().any(ArgValue::names_a_tensor),
+        }
+    }
+
     /// Where the value is written.
     pub fn span(&self) -> Span {
         match self {
@@ -613,6 +630,20 @@ impl BinOp {
 }
 
 impl Expr {
+    /// Whether the expression reads a source tensor by name (`shape("NAME")[k]`).
+    pub fn names_a_tensor(&self) -> bool {
+        match &self.kind {
+            ExprKind::Shape {
+                tensor: Some(_), ..
+            } => true,
+            ExprKind::Shape { axis: e, .. } | ExprKind::Neg(e) => e.names_a_tensor(),
+            ExprKind::Binary(_, a, b) | ExprKind::Coalesce(a, b) => {
+                a.names_a_tensor() || b.names_a_tensor()
+            }
+            ExprKind::Int(_) | ExprKind::Name(_) | ExprKind::Config(_) => false,
+        }
+    }
+
     /// The bare name, if this expression is just an identifier.
     pub fn as_name(&self) -> Option<&str> {
         match &self.kind {
