@@ -101,7 +101,8 @@ pub fn compare(
             if ta.dtype == tb.dtype && xa == xb {
                 Difference::Identical
             } else {
-                let d = max_abs_diff(ta.dtype, xa, tb.dtype, xb);
+                let numel = ta.shape.iter().product::<u64>() as usize;
+                let d = max_abs_diff(numel, ta.dtype, xa, tb.dtype, xb);
                 if ta.dtype != tb.dtype {
                     Difference::Dtype(ta.dtype, tb.dtype, d)
                 } else if d <= tolerance {
@@ -125,7 +126,27 @@ pub fn compare(
 /// of elements, element by element (no widened copies, however large they
 /// are): exact for two integer elements, otherwise as f64 (NaN where one side
 /// is NaN and the other is not).
-fn max_abs_diff(da: DType, a: &[u8], db: DType, b: &[u8]) -> f64 {
+fn max_abs_diff(numel: usize, da: DType, a: &[u8], db: DType, b: &[u8]) -> f64 {
+    // Complex: its f32 parts, compared part for part (with another dtype, no value).
+    if da == DType::C64 || db == DType::C64 {
+        if da != db {
+            return f64::NAN;
+        }
+        return max_abs_diff(numel * 2, DType::F32, a, DType::F32, b);
+    }
+    // Packed: unpacked (exactly) to f32 first, the only copy made.
+    if da.is_packed() || db.is_packed() {
+        let wide = |d: DType, x: &[u8]| -> (DType, Vec<u8>) {
+            if d.is_packed() {
+                let values = crate::dtype::unpack_f32(d, x, numel);
+                (DType::F32, bytemuck::cast_slice(&values).to_vec())
+            } else {
+                (d, x.to_vec())
+            }
+        };
+        let ((ta, wa), (tb, wb)) = (wide(da, a), wide(db, b));
+        return max_abs_diff(numel, ta, &wa, tb, &wb);
+    }
     let mut max = 0f64;
     for (x, y) in a.chunks_exact(da.size()).zip(b.chunks_exact(db.size())) {
         let d = match (decode(da, x), decode(db, y)) {

@@ -481,6 +481,18 @@ pub enum Diagnostic {
         /// The value's dtype.
         dtype: DType,
     },
+    /// An op on a dtype it is not defined for: element moves on packed
+    /// dtypes, computation in or casts into dtypes wmap does not encode.
+    UnsupportedDtype {
+        /// The call (or the global cast's target).
+        span: Span,
+        /// The op.
+        op: String,
+        /// The dtype in question.
+        dtype: DType,
+        /// What is not defined.
+        problem: DtypeProblem,
+    },
     /// A decimal number that cannot be held where it is used: infinite (or a
     /// nonzero number that is 0) as an f64 (`op` is None), or, in `add` and
     /// `mul`, in the dtype the operation computes in (`mul(1e39)` on f32).
@@ -658,6 +670,19 @@ impl fmt::Display for Overflowed {
             Overflowed::ShapeElements => f.write_str("the element count of this shape"),
         }
     }
+}
+
+/// What an op does not do with a dtype.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum DtypeProblem {
+    /// An op that moves elements, on a dtype that packs several per byte.
+    Packed,
+    /// An op that computes values, on a dtype wmap reads but does not write.
+    NotComputed,
+    /// A cast (or fill) into a dtype wmap does not encode.
+    NotWritten,
+    /// A cast of complex values to a real dtype.
+    Complex,
 }
 
 /// Why `shape[k]` has no single value.
@@ -1292,6 +1317,7 @@ impl Diagnostic {
             NonContiguousStack { .. } => "non_contiguous_stack",
             NarrowingCast { .. } => "narrowing_cast",
             NotFloat { .. } => "not_float",
+            UnsupportedDtype { .. } => "unsupported_dtype",
             NumberOutOfRange { .. } => "number_out_of_range",
             AmbiguousShape { .. } => "ambiguous_shape",
             TieOriginalMissing { .. } => "tie_original_missing",
@@ -1503,6 +1529,19 @@ impl Diagnostic {
             NarrowingCast { from, to, op, .. } => format!(
                 "{op} of {from} and {to} tensors would convert {from} to {to}, which loses information"
             ),
+            UnsupportedDtype {
+                op, dtype, problem, ..
+            } => match problem {
+                DtypeProblem::Packed => format!(
+                    "`{op}` moves elements, and {dtype} packs {} per byte",
+                    if dtype.bits() == 4 { "two" } else { "four in three bytes," }
+                ),
+                DtypeProblem::NotComputed => {
+                    format!("`{op}` computes values, and wmap does not compute in {dtype}")
+                }
+                DtypeProblem::NotWritten => format!("wmap does not write values as {dtype}"),
+                DtypeProblem::Complex => format!("`{op}` of {dtype}: complex values have no real value"),
+            },
             NotFloat {
                 op, tensor, dtype, ..
             } => format!("`{op}` needs a floating-point tensor, but `{tensor}` is {dtype}"),
@@ -1743,6 +1782,12 @@ impl Diagnostic {
                 "add an explicit `cast({to})` where you want the conversion"
             )),
             NotFloat { .. } => Some("`cast` it to a float dtype first".into()),
+            UnsupportedDtype { problem, .. } => Some(match problem {
+                DtypeProblem::Packed => "`reshape` and `cast` work on packed values: cast to bf16 or f32 first (exact), then move them".into(),
+                DtypeProblem::NotComputed => "cast to f32 first (exact), then compute".into(),
+                DtypeProblem::NotWritten => "casts from it are exact (to f32, say); a tensor of it is written only as copied".into(),
+                DtypeProblem::Complex => "copy or move complex tensors as they are".into(),
+            }),
             NumberOutOfRange { dtype, .. } => Some(match dtype {
                 DType::F64 => "f64 numbers lie within ±1.8e308, the smallest above 0 is 4.9e-324".into(),
                 DType::F32 => "f32 numbers lie within ±3.4e38, the smallest above 0 is 1.4e-45; `cast(f64)` first to compute in f64".into(),
@@ -1888,6 +1933,7 @@ impl Diagnostic {
             NonContiguousStack { span, .. } => vec![primary(*span, "here")],
             NarrowingCast { span, .. } => vec![primary(*span, "implicit conversion here")],
             NotFloat { span, .. } => vec![primary(*span, "here")],
+            UnsupportedDtype { span, .. } => vec![primary(*span, "here")],
             NumberOutOfRange { span, .. } => vec![primary(*span, "out of range")],
             AmbiguousShape { span, .. } => vec![primary(*span, "here")],
             TieOriginalMissing { span, .. } => vec![primary(*span, "not produced")],

@@ -36,14 +36,31 @@ pub enum DType {
     F32,
     /// `f64`: IEEE double precision.
     F64,
+    /// `f4`: FP4 E2M1 (OCP microscaling), two values per byte, the first in
+    /// the low nibble. Read and cast from; wmap writes it only as copied.
+    F4,
+    /// `f6_e2m3`: FP6 E2M3 (OCP microscaling), four values in three bytes.
+    F6E2M3,
+    /// `f6_e3m2`: FP6 E3M2 (OCP microscaling), four values in three bytes.
+    F6E3M2,
+    /// `f8_e8m0`: an 8-bit power of two, 2^(byte - 127), 0xFF NaN: the
+    /// scales of MX formats and of `ue8m0` FP8 checkpoints.
+    F8E8M0,
+    /// `f8_e4m3fnuz`: E4M3 with bias 8, no infinities, one NaN (0x80), no -0.
+    F8E4M3FNUZ,
+    /// `f8_e5m2fnuz`: E5M2 with bias 16, no infinities, one NaN (0x80), no -0.
+    F8E5M2FNUZ,
+    /// `c64`: complex, two f32 (real, imaginary); copied and moved, no values.
+    C64,
 }
 
 use half::{bf16, f16};
 use DType::*;
 
 /// Every dtype, in the order used for listings.
-pub const ALL: [DType; 15] = [
-    Bool, U8, I8, I16, U16, I32, U32, I64, U64, F8E4M3, F8E5M2, F16, BF16, F32, F64,
+pub const ALL: [DType; 22] = [
+    Bool, U8, I8, I16, U16, I32, U32, I64, U64, F4, F6E2M3, F6E3M2, F8E4M3, F8E5M2, F8E8M0,
+    F8E4M3FNUZ, F8E5M2FNUZ, F16, BF16, F32, F64, C64,
 ];
 
 impl DType {
@@ -65,6 +82,13 @@ impl DType {
             BF16 => "bf16",
             F32 => "f32",
             F64 => "f64",
+            F4 => "f4",
+            F6E2M3 => "f6_e2m3",
+            F6E3M2 => "f6_e3m2",
+            F8E8M0 => "f8_e8m0",
+            F8E4M3FNUZ => "f8_e4m3fnuz",
+            F8E5M2FNUZ => "f8_e5m2fnuz",
+            C64 => "c64",
         }
     }
 
@@ -86,6 +110,13 @@ impl DType {
             BF16 => "BF16",
             F32 => "F32",
             F64 => "F64",
+            F4 => "F4",
+            F6E2M3 => "F6_E2M3",
+            F6E3M2 => "F6_E3M2",
+            F8E8M0 => "F8_E8M0",
+            F8E4M3FNUZ => "F8_E4M3FNUZ",
+            F8E5M2FNUZ => "F8_E5M2FNUZ",
+            C64 => "C64",
         }
     }
 
@@ -99,26 +130,81 @@ impl DType {
         ALL.iter().copied().find(|d| d.safetensors_name() == name)
     }
 
-    /// Bytes per element.
-    pub fn size(self) -> usize {
+    /// Bits per element.
+    pub fn bits(self) -> u32 {
         match self {
-            Bool | U8 | I8 | F8E4M3 | F8E5M2 => 1,
-            I16 | U16 | F16 | BF16 => 2,
-            I32 | U32 | F32 => 4,
-            I64 | U64 | F64 => 8,
+            F4 => 4,
+            F6E2M3 | F6E3M2 => 6,
+            Bool | U8 | I8 | F8E4M3 | F8E5M2 | F8E8M0 | F8E4M3FNUZ | F8E5M2FNUZ => 8,
+            I16 | U16 | F16 | BF16 => 16,
+            I32 | U32 | F32 => 32,
+            I64 | U64 | F64 | C64 => 64,
         }
     }
 
-    /// Whether this is a floating-point dtype.
-    pub fn is_float(self) -> bool {
-        matches!(self, F8E4M3 | F8E5M2 | F16 | BF16 | F32 | F64)
+    /// Bytes per element, for the dtypes of a byte or more; a packed dtype
+    /// ([`Self::is_packed`]) has no whole bytes per element, and every
+    /// per-element step refuses it before this is asked (1 then).
+    pub fn size(self) -> usize {
+        (self.bits() / 8).max(1) as usize
     }
 
-    /// (exponent bits, mantissa bits) of a float dtype.
+    /// Bytes of `numel` elements (packed dtypes fill their last byte), or
+    /// `None` past `u64`.
+    pub fn nbytes(self, numel: u64) -> Option<u64> {
+        let bits = numel.checked_mul(self.bits() as u64)?;
+        Some(bits.div_ceil(8))
+    }
+
+    /// Whether several elements share a byte (`f4`, `f6_*`): such a tensor
+    /// is copied, reshaped and cast from, but no op moves its elements.
+    pub fn is_packed(self) -> bool {
+        self.bits() < 8
+    }
+
+    /// Whether wmap computes values of this dtype (casts into it, `add`,
+    /// `neg`, fills). The others are read, copied, moved and cast from:
+    /// the microscaling formats, FNUZ and complex.
+    pub fn is_encodable(self) -> bool {
+        !matches!(
+            self,
+            F4 | F6E2M3 | F6E3M2 | F8E8M0 | F8E4M3FNUZ | F8E5M2FNUZ | C64
+        )
+    }
+
+    /// Whether this is a floating-point dtype (complex is not).
+    pub fn is_float(self) -> bool {
+        matches!(
+            self,
+            F8E4M3
+                | F8E5M2
+                | F16
+                | BF16
+                | F32
+                | F64
+                | F4
+                | F6E2M3
+                | F6E3M2
+                | F8E8M0
+                | F8E4M3FNUZ
+                | F8E5M2FNUZ
+        )
+    }
+
+    /// (exponent bits, mantissa bits) of a float dtype, for deciding which
+    /// conversions are exact. The formats with another bias count as having
+    /// one exponent bit more (their range reaches further down), `f8_e8m0`
+    /// as 8 exponent bits and no mantissa.
     fn float_format(self) -> Option<(u32, u32)> {
         Some(match self {
+            F4 => (2, 1),
+            F6E2M3 => (2, 3),
+            F6E3M2 => (3, 2),
             F8E4M3 => (4, 3),
             F8E5M2 => (5, 2),
+            F8E8M0 => (8, 0),
+            F8E4M3FNUZ => (5, 3),
+            F8E5M2FNUZ => (6, 2),
             F16 => (5, 10),
             BF16 => (8, 7),
             F32 => (8, 23),
@@ -147,6 +233,11 @@ impl DType {
     pub fn converts_losslessly_to(self, to: DType) -> bool {
         if self == to {
             return true;
+        }
+        // Complex has no real counterpart; nothing is written in a dtype
+        // wmap does not encode.
+        if self == C64 || !to.is_encodable() {
+            return false;
         }
         match (self.float_format(), to.float_format()) {
             (Some((e1, m1)), Some((e2, m2))) => e1 <= e2 && m1 <= m2,
@@ -250,7 +341,97 @@ pub fn decode(dtype: DType, b: &[u8]) -> Value {
         BF16 => Value::F(bf16::from_le_bytes([b[0], b[1]]).to_f64()),
         F32 => Value::F(f32::from_le_bytes(b[..4].try_into().expect("4 bytes")) as f64),
         F64 => Value::F(f64::from_le_bytes(b[..8].try_into().expect("8 bytes"))),
+        F8E8M0 => Value::F(e8m0_to_f32(b[0]) as f64),
+        F8E4M3FNUZ => Value::F(f32::from_bits(E4M3FNUZ[b[0] as usize]) as f64),
+        F8E5M2FNUZ => Value::F(f32::from_bits(E5M2FNUZ[b[0] as usize]) as f64),
+        // Packed and complex elements are unpacked by `unpack_f32` first.
+        F4 | F6E2M3 | F6E3M2 | C64 => Value::F(f64::NAN),
     }
+}
+
+/// `f8_e8m0`: 2^(byte - 127), 0xFF NaN (exact in f32: 2^-127 is subnormal).
+pub(crate) fn e8m0_to_f32(b: u8) -> f32 {
+    match b {
+        0xFF => f32::NAN,
+        0 => f32::from_bits(0x0040_0000),
+        _ => f32::from_bits((b as u32) << 23),
+    }
+}
+
+/// The f32 bits of every `f8_e4m3fnuz` value.
+const E4M3FNUZ: [u32; 256] = fnuz_table(3, 8);
+/// The f32 bits of every `f8_e5m2fnuz` value.
+const E5M2FNUZ: [u32; 256] = fnuz_table(2, 16);
+
+/// FNUZ: the IEEE-like layout without infinities and negative zero; 0x80,
+/// the pattern of -0, is the one NaN.
+const fn fnuz_table(man: u32, bias: i32) -> [u32; 256] {
+    let mut table = [0u32; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = if b == 0x80 {
+            0x7FC0_0000
+        } else {
+            // As an IEEE-like format whose top exponent is an ordinary one.
+            f8_to_f32_bits(b as u8, man, bias, false)
+        };
+        b += 1;
+    }
+    // f8_to_f32_bits(ieee = false) makes S.1111.111 a NaN: in FNUZ it is a number.
+    let top = ((1u32 << (7 - man)) - 1) << man | ((1 << man) - 1);
+    let mut sign = 0;
+    while sign < 2 {
+        let byte = (sign << 7) as u32 | top;
+        let e = ((1i32 << (7 - man)) - 1) - bias + 127;
+        let m = ((1u32 << man) - 1) << (23 - man);
+        table[byte as usize] = ((sign as u32) << 31) | ((e as u32) << 23) | m;
+        sign += 1;
+    }
+    table
+}
+
+/// The values of a packed (`f4`, `f6_*`) buffer of `numel` elements as f32,
+/// exactly: f4 two per byte, low nibble first; f6 four per three bytes,
+/// the first in the lowest bits (the OCP bit order safetensors uses).
+pub(crate) fn unpack_f32(dtype: DType, bytes: &[u8], numel: usize) -> Vec<f32> {
+    let bits = dtype.bits() as usize;
+    let (exp, man, bias) = match dtype {
+        F4 => (2u32, 1u32, 1i32),
+        F6E2M3 => (2, 3, 1),
+        F6E3M2 => (3, 2, 3),
+        _ => return Vec::new(),
+    };
+    (0..numel)
+        .map(|i| {
+            let bit = i * bits;
+            let mut raw = 0u32;
+            for k in 0..bits {
+                let at = bit + k;
+                let byte = bytes.get(at / 8).copied().unwrap_or(0);
+                raw |= (((byte >> (at % 8)) & 1) as u32) << k;
+            }
+            small_float(raw, exp, man, bias)
+        })
+        .collect()
+}
+
+/// A sign-exponent-mantissa value without infinities or NaN (the MX
+/// element formats), exactly as f32.
+fn small_float(raw: u32, exp: u32, man: u32, bias: i32) -> f32 {
+    let sign = if raw >> (exp + man) & 1 == 1 {
+        -1.0
+    } else {
+        1.0
+    };
+    let e = ((raw >> man) & ((1 << exp) - 1)) as i32;
+    let m = (raw & ((1 << man) - 1)) as f32;
+    let scale = (1u32 << man) as f32;
+    let magnitude = if e == 0 {
+        m / scale * 2f32.powi(1 - bias)
+    } else {
+        (1.0 + m / scale) * 2f32.powi(e - bias)
+    };
+    sign * magnitude
 }
 
 /// The f32 bits of every `f8_e4m3` value, indexed by its byte.

@@ -616,6 +616,14 @@ pub enum BadEntry {
     DimensionsOverflow,
     /// A byte size past 2^64.
     BytesOverflow,
+    /// A packed dtype whose elements end inside a byte (the format stores
+    /// whole bytes; the safetensors crate refuses such a tensor too).
+    PartialByte {
+        /// The dtype.
+        dtype: crate::dtype::DType,
+        /// Its element count.
+        numel: u64,
+    },
     /// `data_offsets` that end before they begin.
     OffsetsReversed {
         /// Where the data begins, in the data area.
@@ -710,6 +718,11 @@ impl std::fmt::Display for BadEntry {
             Twice => f.write_str("appears twice in the header"),
             DimensionsOverflow => f.write_str("its dimensions multiply past 2^64"),
             BytesOverflow => f.write_str("its byte size overflows"),
+            PartialByte { dtype, numel } => write!(
+                f,
+                "{numel} elements of {dtype} ({} bits each) end inside a byte",
+                dtype.bits()
+            ),
             OffsetsReversed { begin, end } => {
                 write!(f, "data_offsets [{begin}, {end}] end before they begin")
             }

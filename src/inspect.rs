@@ -78,7 +78,7 @@ impl Summary {
                         dtype,
                         count,
                         parameters: numel * count as u64,
-                        bytes: numel * dtype.size() as u64 * count as u64,
+                        bytes: dtype.nbytes(numel).unwrap_or(u64::MAX) * count as u64,
                     },
                 ));
             }

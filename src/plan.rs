@@ -169,9 +169,9 @@ impl Node {
         self.shape.iter().product()
     }
 
-    /// The size of the value in bytes.
+    /// The size of the value in bytes (the checker keeps it within 64 bits).
     pub fn nbytes(&self) -> u64 {
-        self.numel() * self.dtype.size() as u64
+        self.dtype.nbytes(self.numel()).unwrap_or(u64::MAX)
     }
 
     /// The node's inputs.

@@ -11,6 +11,7 @@ mod cli;
 mod configs;
 mod diff;
 mod docs;
+mod dtypes;
 mod fmt;
 mod golden;
 mod grammar;

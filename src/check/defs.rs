@@ -198,6 +198,25 @@ impl<'a> Definitions<'a> {
             let Some(to) = resolve_dtype(&cast.to, out) else {
                 continue;
             };
+            if !to.is_encodable() {
+                out.push(Diagnostic::UnsupportedDtype {
+                    span: cast.to.span,
+                    op: "cast".into(),
+                    dtype: to,
+                    problem: crate::diagnostics::DtypeProblem::NotWritten,
+                });
+                continue;
+            }
+            // Complex values are not cast by `cast float -> ..` (not a float).
+            if from.contains(&DType::C64) {
+                out.push(Diagnostic::UnsupportedDtype {
+                    span: cast.from.span,
+                    op: "cast".into(),
+                    dtype: DType::C64,
+                    problem: crate::diagnostics::DtypeProblem::Complex,
+                });
+                continue;
+            }
             for d in from {
                 if d == to {
                     continue;

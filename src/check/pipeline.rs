@@ -9,7 +9,7 @@ use super::env::{Lets, Scope};
 use super::ir::{merge, Callee, Step, Value};
 use super::matching::Binding;
 use crate::checkpoint::{Config, Tensor};
-use crate::diagnostics::{ArgProblem, BranchProblem, Diagnostic};
+use crate::diagnostics::{ArgProblem, BranchProblem, Diagnostic, DtypeProblem};
 use crate::ops::{bind_args, Apply, Builtin, Ctx};
 use crate::plan::Node;
 use crate::syntax::{Branches, OpCall, OpDef, Stage};
@@ -287,6 +287,39 @@ impl Pipelines<'_> {
             inst.lanes = lanes;
             Some(inst)
         };
+        // Packed dtypes only reshape and cast; dtypes wmap does not write
+        // are moved, never computed in.
+        let computes = matches!(
+            op,
+            Builtin::Add
+                | Builtin::Mul
+                | Builtin::Neg
+                | Builtin::Abs
+                | Builtin::Sqrt
+                | Builtin::Exp
+                | Builtin::Log
+                | Builtin::Pad
+        );
+        let moves_only_bytes = matches!(op, Builtin::Reshape | Builtin::Unsqueeze | Builtin::Cast);
+        let lanes = instances.iter().flat_map(|i| i.lanes.iter());
+        for lane in lanes {
+            let problem = if lane.dtype.is_packed() && !moves_only_bytes {
+                Some(DtypeProblem::Packed)
+            } else if !lane.dtype.is_encodable() && computes {
+                Some(DtypeProblem::NotComputed)
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                out.push(Diagnostic::UnsupportedDtype {
+                    span: call.span,
+                    op: call.name.value.clone(),
+                    dtype: lane.dtype,
+                    problem,
+                });
+                return None;
+            }
+        }
         match op.spec().apply {
             Apply::AcrossBindings(f) => f(self, call, instances, params, out),
             Apply::Makes(_) => {

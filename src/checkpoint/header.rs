@@ -39,7 +39,7 @@ impl Tensor {
 
     /// Its number of bytes (a header's entries are checked not to overflow).
     pub fn nbytes(&self) -> u64 {
-        self.numel() * self.dtype.size() as u64
+        self.dtype.nbytes(self.numel()).unwrap_or(u64::MAX)
     }
 }
 
@@ -504,9 +504,17 @@ pub fn parse_header(
             .try_fold(1u64, |a, &d| a.checked_mul(d.max(1)))
             .ok_or_else(|| Error::tensor(path, &name, BadEntry::DimensionsOverflow))?;
         let numel = shape.iter().product::<u64>();
-        let nbytes = numel
-            .checked_mul(dtype.size() as u64)
+        let bits = numel
+            .checked_mul(dtype.bits() as u64)
             .ok_or_else(|| Error::tensor(path, &name, BadEntry::BytesOverflow))?;
+        if bits % 8 != 0 {
+            return Err(Error::tensor(
+                path,
+                &name,
+                BadEntry::PartialByte { dtype, numel },
+            ));
+        }
+        let nbytes = bits / 8;
         if end < begin {
             return Err(Error::tensor(
                 path,

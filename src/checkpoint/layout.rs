@@ -119,8 +119,8 @@ fn place(
         let (ta, tb) = (&plan.targets[a], &plan.targets[b]);
         tb.node
             .dtype
-            .size()
-            .cmp(&ta.node.dtype.size())
+            .bits()
+            .cmp(&ta.node.dtype.bits())
             .then_with(|| ta.name.cmp(&tb.name))
     });
     let mut offset = 0;

@@ -28,7 +28,7 @@ use half::{bf16, f16};
 use crate::dtype::DType;
 use crate::plan::Unary;
 
-use crate::dtype::f8_to_f32;
+use crate::dtype::{decode, e8m0_to_f32, f8_to_f32, unpack_f32};
 
 /// `v / 2^s` rounded to nearest, ties to even, for `v < 2^24` and `s >= 1`.
 #[inline]
@@ -240,7 +240,15 @@ fn from_float<const N: usize, S: Float>(
             (y.to_le_bytes(), x.finite() && y.is_infinite())
         }),
         F64 => each(input, out, |b| (read(b).f64().to_le_bytes(), false)),
+        F4 | F6E2M3 | F6E3M2 | F8E8M0 | F8E4M3FNUZ | F8E5M2FNUZ | C64 => not_encoded(out),
     }
+}
+
+/// A cast into a dtype wmap does not encode, which the checker refuses
+/// (`unsupported_dtype`): zeros, every element counted as not fitting.
+fn not_encoded(out: &mut [u8]) -> u64 {
+    out.fill(0);
+    out.len() as u64
 }
 
 fn from_int<const N: usize, S: Int>(
@@ -279,6 +287,7 @@ fn from_int<const N: usize, S: Int>(
         // One rounding, straight from the integer (never through f64).
         F32 => each(input, out, |b| (read(b).f32().to_le_bytes(), false)),
         F64 => each(input, out, |b| (read(b).f64().to_le_bytes(), false)),
+        F4 | F6E2M3 | F6E3M2 | F8E8M0 | F8E4M3FNUZ | F8E5M2FNUZ | C64 => not_encoded(out),
     }
 }
 
@@ -317,6 +326,17 @@ pub fn cast(from: DType, to: DType, input: &[u8], out: &mut [u8]) -> u64 {
         BF16 => from_float(to, input, out, |b| bf16::from_le_bytes(b).to_f32()),
         F32 => from_float(to, input, out, f32::from_le_bytes),
         F64 => from_float(to, input, out, f64::from_le_bytes),
+        F8E8M0 => from_float(to, input, out, |b: [u8; 1]| e8m0_to_f32(b[0])),
+        F8E4M3FNUZ | F8E5M2FNUZ => from_float(to, input, out, |b: [u8; 1]| {
+            decode(from, &b).to_f64() as f32
+        }),
+        // Unpacked exactly into f32, then cast as f32 is.
+        F4 | F6E2M3 | F6E3M2 => {
+            let numel = out.len() / to.size().max(1);
+            let values = unpack_f32(from, input, numel);
+            cast(F32, to, bytemuck::cast_slice(&values), out)
+        }
+        C64 => not_encoded(out),
     }
 }
 

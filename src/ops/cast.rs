@@ -1,6 +1,6 @@
 //! `cast(dtype)`, and the promotion that joining ops apply to mixed dtypes.
 
-use crate::diagnostics::{Diagnostic, Irreversible};
+use crate::diagnostics::{Diagnostic, DtypeProblem, Irreversible};
 use crate::dtype::DType;
 use crate::plan::{Node, NodeOp};
 
@@ -23,6 +23,28 @@ fn apply(cx: &Ctx, lane: Node, out: &mut Vec<Diagnostic>) -> Option<Node> {
         return None;
     };
     let to = dtype_arg(arg, out)?;
+    let problem = if lane.dtype == to {
+        None
+    } else if lane.dtype == DType::C64 {
+        Some(DtypeProblem::Complex)
+    } else if !to.is_encodable() {
+        Some(DtypeProblem::NotWritten)
+    } else {
+        None
+    };
+    if let Some(problem) = problem {
+        out.push(Diagnostic::UnsupportedDtype {
+            span: cx.call.span,
+            op: cx.call.name.value.clone(),
+            dtype: if problem == DtypeProblem::Complex {
+                lane.dtype
+            } else {
+                to
+            },
+            problem,
+        });
+        return None;
+    }
     Some(cast(lane, to))
 }
 

@@ -100,6 +100,15 @@ fn made(
             return None;
         }
     };
+    if !dtype.is_encodable() {
+        out.push(Diagnostic::UnsupportedDtype {
+            span: cx.call.span,
+            op: cx.call.name.value.clone(),
+            dtype,
+            problem: crate::diagnostics::DtypeProblem::NotWritten,
+        });
+        return None;
+    }
     let x = match value {
         None => default,
         Some(v) => super::pad::number_for(cx, v, dtype, out)?,

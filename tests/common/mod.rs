@@ -238,25 +238,10 @@ pub fn pseudo_random_bytes(len: usize, seed: u64, dtype: DType) -> Vec<u8> {
     out
 }
 
+/// The safetensors crate's dtype of the same header name.
 fn st_dtype(d: DType) -> safetensors::Dtype {
-    use safetensors::Dtype as S;
-    match d {
-        DType::Bool => S::BOOL,
-        DType::U8 => S::U8,
-        DType::I8 => S::I8,
-        DType::I16 => S::I16,
-        DType::U16 => S::U16,
-        DType::I32 => S::I32,
-        DType::U32 => S::U32,
-        DType::I64 => S::I64,
-        DType::U64 => S::U64,
-        DType::F8E4M3 => S::F8_E4M3,
-        DType::F8E5M2 => S::F8_E5M2,
-        DType::F16 => S::F16,
-        DType::BF16 => S::BF16,
-        DType::F32 => S::F32,
-        DType::F64 => S::F64,
-    }
+    serde_json::from_str(&format!("\"{}\"", d.safetensors_name()))
+        .unwrap_or_else(|_| panic!("the safetensors crate has no {d}"))
 }
 
 /// Writes a safetensors file with the `safetensors` crate.

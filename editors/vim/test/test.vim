@@ -213,6 +213,11 @@ call s:Expect('let dtypes', 'u8', 'wmapDtype', 'Type')
 call s:Expect('let dtypes', 'f8_e4m3', 'wmapDtype', 'Type')
 call s:Expect('let dtypes', 'f8_e5m2', 'wmapDtype', 'Type')
 call s:Expect('let dtypes', 'u64', 'wmapDtype', 'Type')
+call s:Expect('let packed', 'f4', 'wmapDtype', 'Type')
+call s:Expect('let packed', 'f6_e2m3', 'wmapDtype', 'Type')
+call s:Expect('let packed', 'f8_e8m0', 'wmapDtype', 'Type')
+call s:Expect('let packed', 'f8_e5m2fnuz', 'wmapDtype', 'Type')
+call s:Expect('let packed', 'c64', 'wmapDtype', 'Type')
 
 " --- numbers
 call s:Expect('"w" | cast(bf16)', '1.0', 'wmapFloat', 'Float')
