@@ -935,6 +935,19 @@ pub enum ArgProblem {
     NoDimensions,
     /// `stack`/`unstack` whose first argument is not a capture name.
     CaptureFirst,
+    /// `block` that is not two positive integers, and none in the config.
+    BlockSize,
+    /// A block-scaled op's values or scales of a dtype it does not take.
+    QuantDtype {
+        /// Which input: "values" or "scales".
+        input: &'static str,
+        /// Its dtype.
+        found: DType,
+        /// The dtypes it takes.
+        takes: &'static str,
+    },
+    /// A scale grid that is not one scale per block of the values.
+    ScaleGrid(Box<GridMismatch>),
     /// A user `op` called with the wrong number of arguments.
     Count {
         /// The op's parameters.
@@ -942,6 +955,19 @@ pub enum ArgProblem {
         /// The number of arguments given.
         given: usize,
     },
+}
+
+/// A block-scaled op's scales that are not one per block.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GridMismatch {
+    /// The values' shape.
+    pub values: ShapeText,
+    /// The block.
+    pub block: [u64; 2],
+    /// The grid that shape needs: ceil(rows / block) x ceil(cols / block).
+    pub expected: ShapeText,
+    /// The scales' shape.
+    pub found: ShapeText,
 }
 
 /// What was found where an integer goes.
@@ -994,6 +1020,14 @@ impl ArgProblem {
             CaptureFirst => {
                 format!("the first argument is a capture name, as in `{op}(e, axis=0)`")
             }
+            BlockSize => "`block` is two positive integers, as in `block=[128, 128]`; without it, the config's `quantization_config.weight_block_size` is used, and it has none".into(),
+            QuantDtype { input, found, takes } => {
+                format!("its {input} are {found}; it takes {takes}")
+            }
+            ScaleGrid(g) => format!(
+                "values {} in blocks of {}x{} need scales {}, found {}",
+                g.values, g.block[0], g.block[1], g.expected, g.found
+            ),
             Count { takes, given } => format!(
                 "it takes {} argument{} ({}), {given} given",
                 takes.len(),
@@ -1145,6 +1179,12 @@ pub enum Irreversible {
     /// The reverse would call an op with `shape("NAME")[k]` in its
     /// arguments, and NAME is a tensor of the forward's source only.
     NamesASourceTensor,
+    /// A block quantization or dequantization: the other direction
+    /// recomputes scales from the values and need not give the bytes back.
+    Quantizes {
+        /// The op.
+        op: &'static str,
+    },
 }
 
 impl fmt::Display for Irreversible {
@@ -1202,6 +1242,10 @@ impl fmt::Display for Irreversible {
                 f,
                 "this arm leaves {values} values from one, and an arm of the reverse takes one"
             ),
+            Quantizes { op } => write!(
+                f,
+                "`{op}` changes how values are stored in blocks, and the other direction recomputes the scales: the bytes need not come back"
+            ),
             NamesASourceTensor => write!(
                 f,
                 "the reverse would read `shape(\"...\")` of a tensor that only the forward's source holds"
@@ -1229,6 +1273,7 @@ impl Irreversible {
             EntriesLeftOut { .. } => "a reverse exists only when every entry is picked at least once",
             ShapesDiffer => "split the rule so that each applies to one shape",
             ArmOfSeveral { .. } => "make each arm leave one value: split before the branches",
+            Quantizes { .. } => "keep the original checkpoint: a reverse cannot recreate its exact quantized bytes",
             NamesASourceTensor => "give the size a `let` (`let d = shape(\"NAME\")[0]`): the reverse keeps its value",
         };
         Some(text.into())

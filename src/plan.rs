@@ -84,6 +84,38 @@ pub enum NodeOp {
     /// A tensor that no source holds: every element the number, rounded
     /// once to the node's dtype.
     Full(f64),
+    /// Block-scaled values times their block's scale, in f32 (each product
+    /// rounded once): element `[.., r, c]` by scale `[.., r / bm, c / bn]`.
+    BlockDequant {
+        /// The values (FP8).
+        values: Box<Node>,
+        /// One scale per block, the last block of an axis possibly partial.
+        scales: Box<Node>,
+        /// Rows and columns of a block.
+        block: [u64; 2],
+    },
+    /// FP8 E4M3 block quantization, as transformers' `Fp8Quantize`: per
+    /// block, `scale = 448 / max|x|` (1 for an all-zero block) in f32, as torch
+    /// computes it (`448 * (1 / max)`); the
+    /// values are `x * scale` clamped to ±448 and rounded to E4M3, the
+    /// scales `1 / scale`.
+    BlockQuant {
+        /// The tensor quantized (read as f32).
+        input: Box<Node>,
+        /// Rows and columns of a block.
+        block: [u64; 2],
+        /// Which of the two results this node is.
+        part: QuantPart,
+    },
+}
+
+/// The two results of a [`NodeOp::BlockQuant`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum QuantPart {
+    /// The quantized values.
+    Values,
+    /// The inverse scales, one per block (`weight_scale_inv`).
+    Scales,
 }
 
 /// An elementwise function of a [`NodeOp::Unary`] node.
@@ -187,7 +219,9 @@ impl Node {
             NodeOp::Slice { input, .. }
             | NodeOp::Index { input, .. }
             | NodeOp::Gather { input, .. }
-            | NodeOp::Pad { input, .. } => vec![input],
+            | NodeOp::Pad { input, .. }
+            | NodeOp::BlockQuant { input, .. } => vec![input],
+            NodeOp::BlockDequant { values, scales, .. } => vec![values, scales],
             NodeOp::Concat(ns, _) | NodeOp::Stack(ns, _) => ns.iter().collect(),
         }
     }
@@ -207,7 +241,12 @@ impl Node {
             NodeOp::Slice { input, .. }
             | NodeOp::Index { input, .. }
             | NodeOp::Gather { input, .. }
-            | NodeOp::Pad { input, .. } => input.visit_sources(f),
+            | NodeOp::Pad { input, .. }
+            | NodeOp::BlockQuant { input, .. } => input.visit_sources(f),
+            NodeOp::BlockDequant { values, scales, .. } => {
+                values.visit_sources(f);
+                scales.visit_sources(f);
+            }
             NodeOp::Concat(ns, _) | NodeOp::Stack(ns, _) => {
                 for n in ns {
                     n.visit_sources(f);
@@ -292,6 +331,18 @@ impl Node {
                 )
             }
             NodeOp::Full(x) => format!("full({:?}, {x}, {})", self.shape, self.dtype),
+            NodeOp::BlockDequant {
+                values,
+                scales,
+                block,
+            } => format!("dequant_fp8({}, {}, block={block:?})", d(values), d(scales)),
+            NodeOp::BlockQuant { input, block, part } => {
+                let which = match part {
+                    QuantPart::Values => "values",
+                    QuantPart::Scales => "scales",
+                };
+                format!("quant_fp8({}, block={block:?}).{which}", d(input))
+            }
         }
     }
 }

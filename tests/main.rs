@@ -21,6 +21,7 @@ mod invert;
 mod ir;
 mod made;
 mod mappings;
+mod quant;
 mod run;
 mod shapes;
 mod verify;

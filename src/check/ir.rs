@@ -99,7 +99,9 @@ impl Evaluated {
             | NodeOp::Reshape(_)
             | NodeOp::Cast(_)
             | NodeOp::Unary(..)
-            | NodeOp::Full(_) => Evaluated::Nothing,
+            | NodeOp::Full(_)
+            | NodeOp::BlockDequant { .. }
+            | NodeOp::BlockQuant { .. } => Evaluated::Nothing,
         }
     }
 }

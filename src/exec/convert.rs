@@ -46,7 +46,7 @@ fn shift_round(v: u32, s: u32) -> u32 {
 /// overflow and ±inf saturate to ±448) or `f8_e5m2` (`ieee` true: overflow
 /// gives ±inf); returns the byte and whether the value saturated (e4m3 only).
 #[inline]
-fn f32_to_f8(x: f32, ieee: bool) -> (u8, bool) {
+pub(crate) fn f32_to_f8(x: f32, ieee: bool) -> (u8, bool) {
     let (man, bias, max) = if ieee { (2, 15, 0x7B) } else { (3, 7, 0x7E) };
     let bits = x.to_bits();
     let sign = ((bits >> 24) & 0x80) as u8;

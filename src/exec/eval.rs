@@ -88,6 +88,25 @@ pub fn eval_into(node: &Node, src: &dyn SourceData, dst: &mut [u8], notes: &mut 
             };
             pad(&data, &input.shape, node.dtype, at, *fill, dst);
         }
+        NodeOp::BlockDequant {
+            values,
+            scales,
+            block,
+        } => {
+            let v = materialize(values, src, notes);
+            let s = materialize(scales, src, notes);
+            let overflows = super::quant::dequant(
+                (&v, values.dtype, &values.shape),
+                (&s, scales.dtype),
+                *block,
+                dst,
+            );
+            notes.overflows += overflows;
+        }
+        NodeOp::BlockQuant { input, block, part } => {
+            let data = materialize(input, src, notes);
+            super::quant::quant(&data, input.dtype, &input.shape, *block, *part, dst);
+        }
         NodeOp::Full(x) => {
             let one = convert::encode(node.dtype, *x);
             for chunk in dst.chunks_exact_mut(esize) {

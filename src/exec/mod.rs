@@ -10,6 +10,7 @@ pub(crate) mod convert;
 pub(crate) mod dest;
 pub(crate) mod eval;
 pub(crate) mod guard;
+pub(crate) mod quant;
 
 mod transpose;
 

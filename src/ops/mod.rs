@@ -18,6 +18,7 @@ mod fill;
 mod fused;
 mod gather;
 mod pad;
+mod quant;
 mod reshape;
 mod slice;
 mod unsqueeze;
@@ -127,6 +128,8 @@ builtins! {
     Repeat => gather::REPEAT,
     RepeatInterleave => gather::REPEAT_INTERLEAVE,
     Pad => pad::PAD,
+    DequantFp8 => quant::DEQUANT_FP8,
+    QuantFp8 => quant::QUANT_FP8,
     Zeros => fill::ZEROS,
     Ones => fill::ONES,
     Full => fill::FULL,

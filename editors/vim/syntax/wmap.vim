@@ -34,7 +34,7 @@ syn match   wmapFloat      "\%([[:alnum:]_.)\]]\)\@<!-\=\<\d\+\%(\.\d\+\%([eE][-
 syn match   wmapNamedArg   "\<\h\w*\ze\s*=\%(=\)\@!"
 " any identifier followed by `(` is an op call; builtins are keywords and win
 syn match   wmapOpCall     "\<\h\w*\ze\s*("
-syn keyword wmapBuiltin    transpose permute reshape split concat stack unstack slice add mul unsqueeze neg abs sqrt exp log index_select repeat repeat_interleave pad zeros ones full
+syn keyword wmapBuiltin    transpose permute reshape split concat stack unstack slice add mul unsqueeze neg abs sqrt exp log index_select repeat repeat_interleave pad zeros ones full dequant_fp8 quant_fp8
 syn match   wmapCastOp     "\<cast\ze\s*("
 
 syn keyword wmapDtype      bool u8 u16 u32 u64 i8 i16 i32 i64 f16 bf16 f32 f64 f8_e4m3 f8_e5m2 f4 f6_e2m3 f6_e3m2 f8_e8m0 f8_e4m3fnuz f8_e5m2fnuz c64
